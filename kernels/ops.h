@@ -1,0 +1,101 @@
+// The engine's op API. Every op validates its arguments (shape, dtype, device: the error names the
+// op and the offending shapes), allocates its output on the inputs' device and dispatches to the
+// CPU kernel (kernels/cpu/<family>.cpp) or the CUDA kernel (kernels/cuda/<family>.cu).
+// Float ops compute in f32 unless stated; "x" is NCHW unless stated (any strides are accepted).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "kernels/op_args.h"
+
+namespace pleas {
+
+// ---- conv2d (kernels/*/conv2d) ----
+// x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], bias [Cout] or undefined -> [N,Cout,OH,OW].
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dArgs& args);
+
+// ---- batch_norm (kernels/*/batch_norm) ----
+// Inference form: y = (x - mean) / sqrt(var + eps) * weight + bias, per channel (dim 1), x [N,C,...].
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                  const Tensor& var, double eps);
+// Per-channel statistics of a batch, over all dims but 1: mean and biased (population) variance,
+// as f64 [C] tensors (accumulated in f64) so that callers can average them exactly over batches.
+struct ChannelStats { Tensor mean, var; int64_t count = 0; };  // count = elements per channel
+ChannelStats batch_channel_stats(const Tensor& x);
+// y = x * scale[c] + shift[c] over channel dim 1.
+Tensor scale_shift(const Tensor& x, const Tensor& scale, const Tensor& shift);
+
+// ---- activation (kernels/*/activation) ----
+Tensor relu(const Tensor& x);
+void relu_(Tensor& x);                 // in place
+Tensor gelu(const Tensor& x);          // x * 0.5 * (1 + erf(x / sqrt(2)))
+
+// ---- elementwise (kernels/*/elementwise) ----
+// NumPy broadcasting; output dtype f32 (inputs f32).
+Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op);
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+void add_(Tensor& a, const Tensor& b);  // a += b (b broadcast to a's shape)
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+// ---- pooling (kernels/*/pooling) ----
+Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args);
+Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args);
+Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]
+
+// ---- matmul (kernels/*/matmul) ----
+// linear: x [..., in], w [out, in], bias [out] or undefined -> [..., out] = x wᵀ + b.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+// matmul: a [m,k] (or [k,m] with trans_a), b [k,n] (or [n,k] with trans_b) -> [m,n].
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// bmm: a [B,m,k], b [B,k,n] -> [B,m,n].
+Tensor bmm(const Tensor& a, const Tensor& b);
+
+// ---- layer_norm (kernels/*/layer_norm) ----
+// Normalises over the last dim: (x - mean) / sqrt(var + eps) * weight + bias (weight/bias [D]).
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+
+// ---- softmax (kernels/*/softmax) ----
+Tensor softmax(const Tensor& x, int dim);
+
+// ---- index (kernels/*/index): permutations and merges of channels ----
+// out.select(dim, i) = x.select(dim, index[i]); index i64 [M] -> size M along dim.
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);
+// dst.select(dim, index[i]) = src.select(dim, i) for every i (in place).
+void index_copy_(Tensor& dst, int dim, const Tensor& index, const Tensor& src);
+// A new tensor of size `size` along dim, zero except dst.select(dim, index[i]) = src.select(dim, i).
+Tensor index_scatter(const Tensor& src, int dim, const Tensor& index, int64_t size);
+Tensor cat(const std::vector<Tensor>& xs, int dim);
+
+// ---- reduce (kernels/*/reduce) ----
+// Reduce over `dims` (empty = all dims). f32 in, f32 out (accumulated in f64 on CPU).
+Tensor reduce(const Tensor& x, const std::vector<int>& dims, ReduceOp op, bool keepdim = false);
+Tensor sum(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+
+// ---- gram (kernels/*/gram): normal equations of least squares ----
+// G [k,k] += Xᵀ X for X [n,k]; C [k,m] += Xᵀ Y for Y [n,m]. G/C are f32 or f64; X/Y f32 or f64
+// (converted to G's dtype). Both triangles of G are written.
+void gram_accumulate(Tensor& G, const Tensor& X);
+void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y);
+
+// ---- solve (kernels/*/solve) ----
+// Solves (A + ridge·I) X = B for symmetric positive-definite A [n,n], B [n,m] (f32 or f64) by
+// Cholesky. A matrix that is not positive definite raises pleas::Error naming the failing pivot.
+Tensor spd_solve(const Tensor& A, const Tensor& B, double ridge);
+
+// ---- random (kernels/*/random): counter-based Philox4x32-10 ----
+// Element i of the (contiguous) tensor depends only on (seed, i): the same seed gives the same
+// values on every run and on CPU and CUDA alike.
+void fill_uniform_(Tensor& t, uint64_t seed, double lo = 0.0, double hi = 1.0);
+void fill_normal_(Tensor& t, uint64_t seed, double mean = 0.0, double std = 1.0);
+Tensor rand_uniform(const Shape& s, uint64_t seed, double lo = 0.0, double hi = 1.0,
+                    Device dev = Device::cpu());
+Tensor rand_normal(const Shape& s, uint64_t seed, double mean = 0.0, double std = 1.0,
+                   Device dev = Device::cpu());
+
+}  // namespace pleas

@@ -1,0 +1,78 @@
+// Test helpers: fresh random inputs from an independent generator (std::mt19937_64, not the
+// engine's Philox), comparison against double-precision references with
+// |got - ref| <= atol + rtol·|ref| and the worst error reported, and CUDA skipping.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace pleas::test {
+
+inline Tensor random_tensor(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0,
+                            DType dt = DType::f32) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(size_t(shape_numel(shape)));
+  for (auto& x : v) x = u(rng);
+  return Tensor::from_vector(v, shape).to(dt);
+}
+
+inline std::vector<double> host(const Tensor& t) { return t.to_double_vector(); }
+
+struct CloseResult {
+  double max_abs = 0, max_excess = -1;
+  int64_t worst = -1, bad = 0;
+};
+
+inline ::testing::AssertionResult all_close(const std::vector<double>& got,
+                                            const std::vector<double>& ref, double atol, double rtol) {
+  if (got.size() != ref.size())
+    return ::testing::AssertionFailure() << "size " << got.size() << " vs reference " << ref.size();
+  CloseResult r;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double err = std::fabs(got[i] - ref[i]);
+    double excess = err - (atol + rtol * std::fabs(ref[i]));
+    if (!(err <= atol + rtol * std::fabs(ref[i]))) ++r.bad;  // NaN counts as bad
+    if (err > r.max_abs || std::isnan(err)) r.max_abs = err;
+    if (excess > r.max_excess || std::isnan(excess)) { r.max_excess = excess; r.worst = int64_t(i); }
+  }
+  if (r.bad == 0) return ::testing::AssertionSuccess() << "max abs error " << r.max_abs;
+  return ::testing::AssertionFailure()
+         << r.bad << " of " << got.size() << " elements outside atol " << atol << " + rtol " << rtol
+         << "; max abs error " << r.max_abs << "; worst at " << r.worst << ": got " << got[r.worst]
+         << ", reference " << ref[r.worst];
+}
+
+inline ::testing::AssertionResult all_close(const Tensor& got, const std::vector<double>& ref,
+                                            double atol, double rtol) {
+  return all_close(host(got), ref, atol, rtol);
+}
+inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& ref, double atol,
+                                            double rtol) {
+  if (got.shape() != ref.shape())
+    return ::testing::AssertionFailure() << "shape " << shape_str(got.shape()) << " vs reference "
+                                         << shape_str(ref.shape());
+  return all_close(host(got), host(ref), atol, rtol);
+}
+
+// ../shared beside the project root, or empty when absent.
+inline std::string shared_dir() {
+  std::filesystem::path p(PLEAS_SHARED_DIR);
+  return std::filesystem::is_directory(p) ? p.string() : std::string();
+}
+
+}  // namespace pleas::test
+
+#define PLEAS_SKIP_WITHOUT_CUDA()                                                     \
+  do {                                                                                \
+    if (!::pleas::cuda_available())                                                   \
+      GTEST_SKIP() << (::pleas::built_with_cuda() ? "no CUDA device present"          \
+                                                  : "built without CUDA support");    \
+  } while (0)
