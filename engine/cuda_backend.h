@@ -16,6 +16,11 @@ void memcpy_h2d(int device, void* dst, const void* src, size_t bytes);
 void memcpy_d2h(int device, void* dst, const void* src, size_t bytes);
 void memcpy_d2d(int device, void* dst, const void* src, size_t bytes);
 void memset_zero(int device, void* dst, size_t bytes);
+// Page-locked host memory for asynchronous uploads (plain aligned host memory without CUDA).
+void* host_alloc_pinned(size_t bytes);
+void host_free_pinned(void* p);
+// Upload on the device's stream without waiting; `src` must stay valid until synchronize().
+void memcpy_h2d_async(int device, void* dst, const void* src, size_t bytes);
 void synchronize(int device);
 
 struct MemoryStats {

@@ -1,4 +1,5 @@
 // CUDA runtime: device discovery, contexts, allocation and transfers (engine/cuda_backend.h).
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -100,6 +101,26 @@ void memcpy_d2d(int d, void* dst, const void* src, size_t n) { copy(d, dst, src,
 void memset_zero(int device, void* dst, size_t bytes) {
   auto& c = cuda::context(device);
   PLEAS_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, c.stream));
+}
+
+void* host_alloc_pinned(size_t bytes) {
+  void* p = nullptr;
+  if (device_count() == 0) {
+    p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    PLEAS_CHECK(p != nullptr, "host_alloc_pinned: out of host memory (", bytes, " bytes)");
+    return p;
+  }
+  PLEAS_CUDA_CHECK(cudaHostAlloc(&p, bytes, cudaHostAllocDefault));
+  return p;
+}
+void host_free_pinned(void* p) {
+  if (!p) return;
+  if (device_count() == 0) std::free(p);
+  else cudaFreeHost(p);
+}
+void memcpy_h2d_async(int device, void* dst, const void* src, size_t bytes) {
+  auto& c = cuda::context(device);
+  PLEAS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c.stream));
 }
 
 void synchronize(int device) { PLEAS_CUDA_CHECK(cudaStreamSynchronize(cuda::context(device).stream)); }

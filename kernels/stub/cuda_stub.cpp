@@ -1,5 +1,7 @@
 // Linked instead of kernels/cuda/ in a build without CUDA (PLEAS_CUDA=OFF): every CUDA entry point
 // throws a clear error; device_count() is 0 so CUDA tests skip.
+#include <cstdlib>
+
 #include "engine/cuda_backend.h"
 #include "kernels/backend_ops.h"
 
@@ -20,6 +22,13 @@ void memcpy_d2h(int, void*, const void*, size_t) { no_cuda("cuda memcpy"); }
 void memcpy_d2d(int, void*, const void*, size_t) { no_cuda("cuda memcpy"); }
 void memset_zero(int, void*, size_t) { no_cuda("cuda memset"); }
 void synchronize(int) { no_cuda("cuda synchronize"); }
+void* host_alloc_pinned(size_t bytes) {
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!p) throw pleas::Error("host_alloc_pinned: out of host memory");
+  return p;
+}
+void host_free_pinned(void* p) { std::free(p); }
+void memcpy_h2d_async(int, void*, const void*, size_t) { no_cuda("cuda memcpy"); }
 MemoryStats memory_stats(int) { return {}; }
 void reset_peak(int) {}
 void empty_cache(int) {}
