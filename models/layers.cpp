@@ -1,0 +1,174 @@
+#include "models/layers.h"
+
+#include <sstream>
+
+namespace pleas {
+
+Tensor forward(const Conv2d& l, const Tensor& x, const ForwardCtx& ctx) {
+  Tensor y = conv2d(x, l.weight, l.bias, l.args);
+  ctx.count(double(y.numel()) * double(l.weight.numel() / l.weight.size(0)));
+  ctx.report(l.path, x, y);
+  return y;
+}
+
+Tensor forward(BatchNorm2d& l, const Tensor& x, const ForwardCtx& ctx) {
+  Tensor y;
+  if (ctx.bn_mode == BnMode::inference) {
+    y = batch_norm(x, l.weight, l.bias, l.running_mean, l.running_var, l.eps);
+  } else {
+    // Normalise with the batch's statistics (biased variance, as PyTorch's train mode) and
+    // accumulate the mean and the unbiased variance n/(n-1)·var for the running estimates.
+    ChannelStats s = batch_channel_stats(x);
+    y = batch_norm(x, l.weight, l.bias, s.mean.to(DType::f32), s.var.to(DType::f32), l.eps);
+    std::vector<double> m = s.mean.to_vector<double>(), v = s.var.to_vector<double>();
+    const double unbias = s.count > 1 ? double(s.count) / double(s.count - 1) : 1.0;
+    if (l.acc_mean.empty()) { l.acc_mean.assign(m.size(), 0.0); l.acc_var.assign(m.size(), 0.0); }
+    for (size_t c = 0; c < m.size(); ++c) { l.acc_mean[c] += m[c]; l.acc_var[c] += v[c] * unbias; }
+    ++l.acc_batches;
+  }
+  ctx.report(l.path, x, y);
+  return y;
+}
+
+Tensor forward(const Linear& l, const Tensor& x, const ForwardCtx& ctx) {
+  Tensor y = linear(x, l.weight, l.bias);
+  ctx.count(double(y.numel()) * double(l.weight.size(1)));
+  ctx.report(l.path, x, y);
+  return y;
+}
+
+Tensor forward(const LayerNorm& l, const Tensor& x, const ForwardCtx& ctx) {
+  Tensor y = layer_norm(x, l.weight, l.bias, l.eps);
+  ctx.report(l.path, x, y);
+  return y;
+}
+
+void begin_bn_recompute(BatchNorm2d& l) {
+  l.acc_mean.clear();
+  l.acc_var.clear();
+  l.acc_batches = 0;
+}
+
+void finish_bn_recompute(BatchNorm2d& l) {
+  PLEAS_CHECK(l.acc_batches > 0, "BatchNorm ", l.path, ": no batch was seen during recomputation");
+  std::vector<float> m(l.acc_mean.size()), v(l.acc_var.size());
+  for (size_t c = 0; c < m.size(); ++c) {
+    m[c] = float(l.acc_mean[c] / double(l.acc_batches));
+    v[c] = float(l.acc_var[c] / double(l.acc_batches));
+  }
+  Shape s{int64_t(m.size())};
+  Device d = l.running_mean.device();
+  l.running_mean = Tensor::from_vector(m, s, d);
+  l.running_var = Tensor::from_vector(v, s, d);
+  begin_bn_recompute(l);
+}
+
+// ---- strict loading ----
+WeightReader::WeightReader(const TensorDict& dict, Device dev, std::string source)
+    : dict_(dict), dev_(dev), source_(std::move(source)) {}
+
+const Tensor* WeightReader::peek(const std::string& name) const {
+  auto it = dict_.find(name);
+  return it == dict_.end() ? nullptr : &it->second;
+}
+
+Tensor WeightReader::get(const std::string& name, const Shape& expect, bool optional) {
+  auto it = dict_.find(name);
+  if (it == dict_.end()) {
+    if (!optional) missing_.push_back(name + " " + shape_str(expect));
+    return Tensor();
+  }
+  used_.insert(name);
+  const Tensor& t = it->second;
+  bool ok = t.dim() == int(expect.size());
+  for (size_t i = 0; ok && i < expect.size(); ++i) ok = expect[i] < 0 || expect[i] == t.shape()[i];
+  if (!ok) {
+    misshaped_.push_back(name + ": expected " + shape_str(expect) + ", got " + shape_str(t.shape()));
+    return Tensor();
+  }
+  return t.to(DType::f32).to(dev_).contiguous();
+}
+
+void WeightReader::finish() const {
+  std::vector<std::string> unexpected;
+  for (auto& kv : dict_)
+    if (!used_.count(kv.first)) unexpected.push_back(kv.first);
+  if (missing_.empty() && unexpected.empty() && misshaped_.empty()) return;
+  std::ostringstream os;
+  os << "load weights from " << source_ << ": ";
+  auto list = [&](const char* what, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    os << v.size() << " " << what << " (";
+    for (size_t i = 0; i < v.size() && i < 12; ++i) os << (i ? "; " : "") << v[i];
+    if (v.size() > 12) os << "; ...";
+    os << ") ";
+  };
+  list("missing keys", missing_);
+  list("unexpected keys", unexpected);
+  list("mis-shaped keys", misshaped_);
+  throw Error(os.str());
+}
+
+Conv2d WeightReader::conv(const std::string& path, int64_t out, int64_t in, int k, Conv2dArgs args,
+                          bool bias) {
+  Conv2d c;
+  c.path = path;
+  c.args = args;
+  c.weight = get(path + ".weight", {out, in / args.groups, k, k});
+  if (bias) c.bias = get(path + ".bias", {out});
+  return c;
+}
+
+BatchNorm2d WeightReader::bn(const std::string& path, int64_t c, double eps) {
+  BatchNorm2d b;
+  b.path = path;
+  b.eps = eps;
+  b.weight = get(path + ".weight", {c});
+  b.bias = get(path + ".bias", {c});
+  b.running_mean = get(path + ".running_mean", {c});
+  b.running_var = get(path + ".running_var", {c});
+  ignore(path + ".num_batches_tracked");
+  return b;
+}
+
+Linear WeightReader::linear(const std::string& path, int64_t out, int64_t in, bool bias) {
+  Linear l;
+  l.path = path;
+  l.weight = get(path + ".weight", {out, in});
+  if (bias) l.bias = get(path + ".bias", {out});
+  return l;
+}
+
+LayerNorm WeightReader::layer_norm(const std::string& path, int64_t d, double eps) {
+  LayerNorm l;
+  l.path = path;
+  l.eps = eps;
+  l.weight = get(path + ".weight", {d});
+  l.bias = get(path + ".bias", {d});
+  return l;
+}
+
+// ---- storing ----
+static void put(TensorDict& d, const std::string& name, const Tensor& t) {
+  if (t.defined()) d[name] = t.to(Device::cpu()).contiguous();
+}
+void store(TensorDict& d, const Conv2d& l) {
+  put(d, l.path + ".weight", l.weight);
+  put(d, l.path + ".bias", l.bias);
+}
+void store(TensorDict& d, const BatchNorm2d& l) {
+  put(d, l.path + ".weight", l.weight);
+  put(d, l.path + ".bias", l.bias);
+  put(d, l.path + ".running_mean", l.running_mean);
+  put(d, l.path + ".running_var", l.running_var);
+}
+void store(TensorDict& d, const Linear& l) {
+  put(d, l.path + ".weight", l.weight);
+  put(d, l.path + ".bias", l.bias);
+}
+void store(TensorDict& d, const LayerNorm& l) {
+  put(d, l.path + ".weight", l.weight);
+  put(d, l.path + ".bias", l.bias);
+}
+
+}  // namespace pleas

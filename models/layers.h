@@ -1,0 +1,104 @@
+// The layers models are built from: plain structs of tensors plus free forward functions over the
+// engine's ops. Every forward reports (input, output) to the hooks under the layer's path.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "kernels/ops.h"
+#include "models/hooks.h"
+
+namespace pleas {
+
+using TensorDict = std::map<std::string, Tensor>;
+
+// How BatchNorm layers run: with their running statistics (inference), or in recompute mode,
+// where each forward normalises with the batch's own statistics (as PyTorch's train mode) and
+// accumulates them so that finish_bn_recompute() installs the exact cumulative average.
+enum class BnMode { inference, recompute };
+
+struct ForwardCtx {
+  const Hooks* hooks = nullptr;
+  BnMode bn_mode = BnMode::inference;
+  double* macs = nullptr;  // when set, conv/linear/attention multiply-adds are added here
+  void count(double n) const { if (macs) *macs += n; }
+  void report(const std::string& path, const Tensor& in, const Tensor& out) const {
+    if (hooks && hooks->wants(path)) hooks->call(path, in, out);
+  }
+};
+
+struct Conv2d {
+  std::string path;
+  Tensor weight, bias;  // weight [out, in/groups, kh, kw]; bias [out] or undefined
+  Conv2dArgs args;
+  int64_t out_channels() const { return weight.size(0); }
+  int64_t in_channels() const { return weight.size(1) * args.groups; }
+};
+
+struct BatchNorm2d {
+  std::string path;
+  Tensor weight, bias, running_mean, running_var;  // [C], f32
+  double eps = 1e-5;
+  // Recompute accumulators: sums over batches of batch means and unbiased batch variances.
+  std::vector<double> acc_mean, acc_var;
+  int64_t acc_batches = 0;
+};
+
+struct Linear {
+  std::string path;
+  Tensor weight, bias;  // [out, in], [out] or undefined
+};
+
+struct LayerNorm {
+  std::string path;
+  Tensor weight, bias;
+  double eps = 1e-6;
+};
+
+Tensor forward(const Conv2d& l, const Tensor& x, const ForwardCtx& ctx);
+Tensor forward(BatchNorm2d& l, const Tensor& x, const ForwardCtx& ctx);
+Tensor forward(const Linear& l, const Tensor& x, const ForwardCtx& ctx);
+Tensor forward(const LayerNorm& l, const Tensor& x, const ForwardCtx& ctx);
+
+// BatchNorm recomputation: reset accumulators, then (after forwards in BnMode::recompute) install
+// running_mean = mean over batches of batch means, running_var = mean of unbiased batch variances
+// — what PyTorch computes with momentum=None after reset_running_stats().
+void begin_bn_recompute(BatchNorm2d& l);
+void finish_bn_recompute(BatchNorm2d& l);
+
+// Strict weight loading: every key read is checked against the expected shape; at the end
+// finish() reports every missing, unexpected or mis-shaped key in one error.
+class WeightReader {
+ public:
+  WeightReader(const TensorDict& dict, Device dev, std::string source);
+  // Reads `name` with the expected shape (-1 = any size in that dim); returns an undefined tensor
+  // and records the problem when missing or mis-shaped.
+  Tensor get(const std::string& name, const Shape& expect, bool optional = false);
+  bool has(const std::string& name) const { return dict_.count(name) > 0; }
+  const Tensor* peek(const std::string& name) const;
+  void ignore(const std::string& name) { used_.insert(name); }  // e.g. num_batches_tracked
+  void finish() const;  // throws pleas::Error listing all problems
+
+  Conv2d conv(const std::string& path, int64_t out, int64_t in, int k, Conv2dArgs args, bool bias);
+  BatchNorm2d bn(const std::string& path, int64_t c, double eps = 1e-5);
+  Linear linear(const std::string& path, int64_t out, int64_t in, bool bias = true);
+  LayerNorm layer_norm(const std::string& path, int64_t d, double eps = 1e-6);
+
+ private:
+  const TensorDict& dict_;
+  Device dev_;
+  std::string source_;
+  std::set<std::string> used_;
+  std::vector<std::string> missing_, misshaped_;
+};
+
+// Writes layers back to a dict (names as PyTorch's state_dict).
+void store(TensorDict& d, const Conv2d& l);
+void store(TensorDict& d, const BatchNorm2d& l);
+void store(TensorDict& d, const Linear& l);
+void store(TensorDict& d, const LayerNorm& l);
+
+}  // namespace pleas
