@@ -1,0 +1,26 @@
+#include "models/model_io.h"
+
+#include "engine/weights.h"
+
+namespace pleas {
+
+std::unique_ptr<Model> load_model(const std::string& path, Device dev) {
+  WeightFile wf = load_weights(path);
+  PLEAS_CHECK(!wf.tensors.empty(), path, ": the weight file holds no tensors");
+  return build_model(wf.tensors, wf.metadata, dev, path);
+}
+
+void save_model(const std::string& path, const Model& m) {
+  WeightFile wf;
+  wf.tensors = m.state_dict();
+  wf.metadata = m.metadata;
+  if (!wf.metadata.count("arch")) wf.metadata["arch"] = m.arch();
+  if (!m.classes.empty()) {
+    std::string c;
+    for (size_t i = 0; i < m.classes.size(); ++i) c += (i ? "," : "") + m.classes[i];
+    wf.metadata["classes"] = c;
+  }
+  save_weights(path, wf);
+}
+
+}  // namespace pleas
