@@ -10,5 +10,7 @@ using Runner = std::function<int()>;
 using Command = std::pair<CLI::App*, Runner>;
 Command add_devices(CLI::App& app);
 Command add_conv_demo(CLI::App& app);
+Command add_info(CLI::App& app);
+Command add_eval(CLI::App& app);
 
 }  // namespace pleas::cli

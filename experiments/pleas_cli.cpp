@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   std::vector<pleas::cli::Command> cmds = {
       pleas::cli::add_devices(app),
       pleas::cli::add_conv_demo(app),
+      pleas::cli::add_info(app),
+      pleas::cli::add_eval(app),
   };
   CLI11_PARSE(app, argc, argv);
   try {

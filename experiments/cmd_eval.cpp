@@ -1,0 +1,78 @@
+// `pleas info MODEL` and `pleas eval --model M --data D ...`.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "experiments/commands.h"
+#include "experiments/evaluate.h"
+#include "models/model_io.h"
+
+namespace pleas::cli {
+
+Command add_info(CLI::App& app) {
+  auto* sub = app.add_subcommand("info", "Architecture, parameter count and FLOPs of a model file");
+  static std::string path;
+  static bool json = false;
+  sub->add_option("model", path, "weight file (.safetensors or .h5)")->required();
+  sub->add_flag("--json", json, "one JSON object on stdout");
+  return {sub, [] {
+    auto m = load_model(path);
+    const int s = m->image_size();
+    const double macs = m->macs(s, s);
+    const int64_t params = m->num_params(), classes = m->num_classes();
+    if (json) {
+      nlohmann::json j = {{"model", path}, {"arch", m->arch()}, {"params", params},
+                          {"macs", macs}, {"flops", 2 * macs}, {"image_size", s},
+                          {"num_classes", classes}, {"classes", m->classes}};
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("model        %s\narch         %s\nparameters   %lld\n", path.c_str(),
+                  m->arch().c_str(), (long long)params);
+      std::printf("MACs         %.4g per %dx%d image (FLOPs %.4g)\nclasses      %lld", macs, s, s,
+                  2 * macs, (long long)classes);
+      for (size_t i = 0; i < m->classes.size(); ++i)
+        std::printf("%s%s", i ? "," : " (", m->classes[i].c_str());
+      std::printf("%s\n", m->classes.empty() ? "" : ")");
+    }
+    return 0;
+  }};
+}
+
+Command add_eval(CLI::App& app) {
+  auto* sub = app.add_subcommand("eval", "Top-1 accuracy of a model on a labelled image set");
+  static std::string model, data, device = "cpu";
+  static int64_t limit = 0, batch = 200;
+  static int threads = 2;
+  static bool json = false;
+  sub->add_option("--model", model, "weight file")->required();
+  sub->add_option("--data", data, "image folder (class subfolders) or *-images-idx3-ubyte file")->required();
+  sub->add_option("--limit", limit, "evaluate the first N images of each class (0 = all)");
+  sub->add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
+  sub->add_option("--threads", threads, "decoding threads")->check(CLI::PositiveNumber);
+  sub->add_option("--device", device, "cpu or cuda[:N]");
+  sub->add_flag("--json", json, "one JSON object on stdout");
+  return {sub, [] {
+    Device dev = Device::parse(device);
+    auto m = load_model(model, dev);
+    auto ds = open_dataset(data);
+    EvalOptions o;
+    o.limit_per_class = limit;
+    o.batch_size = batch;
+    o.threads = threads;
+    o.device = dev;
+    EvalResult r = evaluate(*m, ds, model_transform(*m), o);
+    if (json) {
+      nlohmann::json j = {{"model", model}, {"data", data}, {"top1", r.top1}, {"correct", r.correct},
+                          {"images", r.images}, {"images_per_s", r.images_per_s},
+                          {"seconds", r.seconds}, {"device", dev.str()}};
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("%s on %s: top-1 %.2f%% (%lld/%lld), %.0f images/s on %s\n", model.c_str(),
+                  data.c_str(), r.top1, (long long)r.correct, (long long)r.images, r.images_per_s,
+                  dev.str().c_str());
+    }
+    return 0;
+  }};
+}
+
+}  // namespace pleas::cli
