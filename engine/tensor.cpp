@@ -101,6 +101,7 @@ int Tensor::wrap_dim(int d) const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to misplace (as in PyTorch)
   int64_t expect = 1;
   for (int i = dim() - 1; i >= 0; --i) {
     if (shape_[i] == 1) continue;
