@@ -85,13 +85,17 @@ std::unique_ptr<Model> build_vit(const TensorDict& w, const Metadata& meta, Devi
   const int64_t grid = int64_t(std::lround(std::sqrt(double(pos->size(1) - 1))));
   m->img_size = int(grid * patch);
   auto it = meta.find("num_heads");
+  if (it == meta.end()) it = meta.find("heads");  // tools/convert_torch.py's key
   m->num_heads = it != meta.end() ? std::atoi(it->second.c_str()) : (D == 192 ? 3 : int(std::max<int64_t>(1, D / 64)));
+  PLEAS_CHECK(m->num_heads > 0, source, ": bad number of heads in metadata");
+  double ln_eps = 1e-6;
+  if (meta.count("ln_eps")) ln_eps = std::atof(meta.at("ln_eps").c_str());
   for (int i = 0;; ++i) {
     std::string p = "blocks." + std::to_string(i);
     if (!r.has(p + ".norm1.weight")) break;
     VitBlock b;
     b.path = p;
-    b.norm1 = r.layer_norm(p + ".norm1", D);
+    b.norm1 = r.layer_norm(p + ".norm1", D, ln_eps);
     const Tensor* q = r.peek(p + ".attn.qkv.weight");
     PLEAS_CHECK(q && q->dim() == 2, source, ": missing ", p, ".attn.qkv.weight");
     const int64_t Dq3 = q->size(0);
@@ -99,7 +103,7 @@ std::unique_ptr<Model> build_vit(const TensorDict& w, const Metadata& meta, Devi
                 " outputs, not divisible by 3 x ", m->num_heads, " heads");
     b.qkv = r.linear(p + ".attn.qkv", Dq3, D);
     b.proj = r.linear(p + ".attn.proj", D, Dq3 / 3);
-    b.norm2 = r.layer_norm(p + ".norm2", D);
+    b.norm2 = r.layer_norm(p + ".norm2", D, ln_eps);
     const Tensor* f1 = r.peek(p + ".mlp.fc1.weight");
     PLEAS_CHECK(f1 && f1->dim() == 2, source, ": missing ", p, ".mlp.fc1.weight");
     b.fc1 = r.linear(p + ".mlp.fc1", f1->size(0), D);
@@ -107,7 +111,7 @@ std::unique_ptr<Model> build_vit(const TensorDict& w, const Metadata& meta, Devi
     m->blocks.push_back(std::move(b));
   }
   PLEAS_CHECK(!m->blocks.empty(), source, ": ViT has no blocks");
-  m->norm = r.layer_norm("norm", D);
+  m->norm = r.layer_norm("norm", D, ln_eps);
   const Tensor* hw = r.peek("head.weight");
   PLEAS_CHECK(hw && hw->dim() == 2, source, ": ViT needs head.weight [classes, ", D, "]");
   m->head = r.linear("head", hw->size(0), D);
