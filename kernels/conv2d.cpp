@@ -1,0 +1,55 @@
+// conv2d: argument checks, output allocation, dispatch (kernels: cpu/conv2d.cpp, cuda/conv2d.cu).
+#include "kernels/dispatch.h"
+#include "kernels/ops.h"
+
+namespace pleas {
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dArgs& a) {
+  const char* op = "conv2d";
+  check_defined(op, x, "input");
+  check_defined(op, w, "weight");
+  check_dtype(op, x, DType::f32, "input");
+  check_dtype(op, w, DType::f32, "weight");
+  check_same_device(op, x, w);
+  check_dim(op, x, 4, "input [N,Cin,H,W]");
+  check_dim(op, w, 4, "weight [Cout,Cin/groups,KH,KW]");
+  const Shape& xs = x.shape();
+  const Shape& ws = w.shape();
+  PLEAS_CHECK(a.groups >= 1, "conv2d: groups must be >= 1, got ", a.groups);
+  PLEAS_CHECK(a.stride_h >= 1 && a.stride_w >= 1, "conv2d: stride must be >= 1, got ", a.stride_h,
+              "x", a.stride_w);
+  PLEAS_CHECK(a.dilation_h >= 1 && a.dilation_w >= 1, "conv2d: dilation must be >= 1, got ",
+              a.dilation_h, "x", a.dilation_w);
+  PLEAS_CHECK(a.pad_h >= 0 && a.pad_w >= 0, "conv2d: padding must be >= 0, got ", a.pad_h, "x",
+              a.pad_w);
+  PLEAS_CHECK(ws[0] % a.groups == 0, "conv2d: weight ", shape_str(ws), " has ", ws[0],
+              " output channels, not divisible by groups=", a.groups);
+  PLEAS_CHECK(xs[1] % a.groups == 0, "conv2d: input ", shape_str(xs), " has ", xs[1],
+              " channels, not divisible by groups=", a.groups);
+  PLEAS_CHECK(xs[1] == ws[1] * a.groups, "conv2d: input ", shape_str(xs), " has ", xs[1],
+              " channels but weight ", shape_str(ws), " expects ", ws[1] * a.groups,
+              " (groups=", a.groups, ")");
+  PLEAS_CHECK(ws[2] >= 1 && ws[3] >= 1, "conv2d: empty kernel in weight ", shape_str(ws));
+  // Effective (dilated) kernel extent d*(k-1)+1 must fit in the padded input.
+  const int64_t ekh = int64_t(a.dilation_h) * (ws[2] - 1) + 1;
+  const int64_t ekw = int64_t(a.dilation_w) * (ws[3] - 1) + 1;
+  PLEAS_CHECK(ekh <= xs[2] + 2 * a.pad_h && ekw <= xs[3] + 2 * a.pad_w, "conv2d: kernel ", ekh,
+              "x", ekw, " (weight ", shape_str(ws), ", dilation ", a.dilation_h, "x", a.dilation_w,
+              ") is larger than the padded input ", xs[2] + 2 * a.pad_h, "x", xs[3] + 2 * a.pad_w,
+              " (input ", shape_str(xs), ")");
+  if (bias.defined()) {
+    check_dtype(op, bias, DType::f32, "bias");
+    check_same_device(op, x, bias);
+    check_dim(op, bias, 1, "bias [Cout]");
+    PLEAS_CHECK(bias.size(0) == ws[0], "conv2d: bias ", shape_str(bias.shape()), " does not match ",
+                ws[0], " output channels of weight ", shape_str(ws));
+  }
+  const int64_t oh = conv_out_size(xs[2], int(ws[2]), a.stride_h, a.pad_h, a.dilation_h);
+  const int64_t ow = conv_out_size(xs[3], int(ws[3]), a.stride_w, a.pad_w, a.dilation_w);
+  Tensor out = Tensor::empty({xs[0], ws[0], oh, ow}, DType::f32, x.device());
+  if (out.numel() == 0) return out;
+  PLEAS_DISPATCH(x, conv2d, out, x, w, bias, a);
+  return out;
+}
+
+}  // namespace pleas
