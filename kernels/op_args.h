@@ -29,10 +29,12 @@ struct Pool2dArgs {
 
 // Output length of a convolution / pooling window along one axis (PyTorch's formula).
 PLEAS_HD inline int64_t conv_out_size(int64_t in, int kernel, int stride, int pad, int dilation) {
-  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  const int64_t num = in + 2 * pad - dilation * (kernel - 1) - 1;
+  return num < 0 ? 0 : num / stride + 1;  // 0: the kernel does not fit (callers reject it)
 }
 PLEAS_HD inline int64_t pool_out_size(int64_t in, int kernel, int stride, int pad, bool ceil_mode) {
   int64_t num = in + 2 * pad - kernel;
+  if (num < 0) return 0;  // window larger than the padded input: no output (callers reject it)
   int64_t out = (ceil_mode ? (num + stride - 1) / stride : num / stride) + 1;
   // PyTorch: the last window must start inside the input or left padding.
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
