@@ -1,0 +1,49 @@
+// Normal equations: G += XᵀX and C += XᵀY for im2col batches of 3x3 convolutions
+// (k = 576: 64 channels, k = 2304: 256 channels), n = 20000 rows. GFLOP/s counts the work done:
+// n·k·(k+1) for syrk (one triangle), 2·n·k·m for the cross product.
+#include <benchmark/benchmark.h>
+
+#include "bench_util.h"
+#include "kernels/ops.h"
+
+using namespace pleas;
+
+// Args: device, k, accumulator f64 (inputs are f32 activations either way).
+static void BM_GramAccumulate(benchmark::State& st) {
+  Device dev = bench::device_arg(st);
+  if (!bench::device_ok(st, dev)) return;
+  const int64_t n = 20000, k = st.range(1);
+  const DType acc = st.range(2) ? DType::f64 : DType::f32;
+  Tensor X = Tensor::full({n, k}, 0.01, DType::f32, dev);
+  Tensor G = Tensor::zeros({k, k}, acc, dev);
+  for (auto _ : st) {
+    gram_accumulate(G, X);
+    bench::sync(dev);
+  }
+  bench::set_flops(st, double(n) * double(k) * double(k + 1));
+}
+BENCHMARK(BM_GramAccumulate)
+    ->ArgNames({"cuda", "k", "f64"})
+    ->Args({0, 576, 0})->Args({1, 576, 0})->Args({0, 576, 1})->Args({1, 576, 1})
+    ->Args({0, 2304, 0})->Args({1, 2304, 0})->Args({0, 2304, 1})->Args({1, 2304, 1})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Args: device, k, m (output channels), accumulator f64.
+static void BM_CrossAccumulate(benchmark::State& st) {
+  Device dev = bench::device_arg(st);
+  if (!bench::device_ok(st, dev)) return;
+  const int64_t n = 20000, k = st.range(1), m = st.range(2);
+  const DType acc = st.range(3) ? DType::f64 : DType::f32;
+  Tensor X = Tensor::full({n, k}, 0.01, DType::f32, dev), Y = Tensor::full({n, m}, 0.02, DType::f32, dev);
+  Tensor C = Tensor::zeros({k, m}, acc, dev);
+  for (auto _ : st) {
+    cross_accumulate(C, X, Y);
+    bench::sync(dev);
+  }
+  bench::set_flops(st, 2.0 * double(n) * double(k) * double(m));
+}
+BENCHMARK(BM_CrossAccumulate)
+    ->ArgNames({"cuda", "k", "m", "f64"})
+    ->Args({0, 576, 64, 0})->Args({1, 576, 64, 0})->Args({0, 576, 64, 1})->Args({1, 576, 64, 1})
+    ->Args({0, 2304, 256, 0})->Args({1, 2304, 256, 0})->Args({0, 2304, 256, 1})->Args({1, 2304, 256, 1})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
