@@ -13,7 +13,8 @@ std::vector<int64_t> label_map(const std::vector<std::string>& model_classes, in
                                const data::Dataset& ds) {
   const auto& names = ds.class_names();
   std::vector<int64_t> map(size_t(num_outputs), -1);
-  if (model_classes.empty()) {
+  if (model_classes.empty() || names.empty()) {
+    // No names on one side (e.g. idx files carry only numeric labels): outputs are labels.
     PLEAS_CHECK(num_outputs == ds.num_classes(), "evaluate: the model has ", num_outputs,
                 " outputs and no class names, but the dataset has ", ds.num_classes(),
                 " classes; give the model class names (metadata 'classes')");

@@ -27,7 +27,9 @@ std::string ResNet::arch() const {
 }
 
 Tensor ResNet::features(const Tensor& x, const ForwardCtx& ctx) {
-  Tensor out = relu(pleas::forward(bn1, pleas::forward(conv1, x, ctx), ctx));
+  Tensor b1 = pleas::forward(bn1, pleas::forward(conv1, x, ctx), ctx);
+  Tensor out = relu(b1);
+  ctx.report("relu", b1, out);
   Tensor pooled = max_pool2d(out, Pool2dArgs::make(3, 2, 1));
   ctx.report("maxpool", out, pooled);
   out = pooled;
@@ -37,7 +39,7 @@ Tensor ResNet::features(const Tensor& x, const ForwardCtx& ctx) {
     ctx.report("layer" + std::to_string(s + 1), in, out);
   }
   Tensor f = global_avg_pool2d(out);
-  ctx.report("avgpool", out, f);
+  ctx.report("avgpool", out, f.reshape({f.size(0), f.size(1), 1, 1}));  // AdaptiveAvgPool2d shape
   return f;
 }
 

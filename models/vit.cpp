@@ -32,6 +32,7 @@ Tensor VisionTransformer::features(const Tensor& x, const ForwardCtx& ctx) {
   Tensor p = pleas::forward(patch_embed, x, ctx);  // [N, D, gh, gw]
   const int64_t D = p.size(1);
   Tensor tokens = p.reshape({N, D, -1}).transpose(1, 2);  // [N, L, D]
+  ctx.report("patch_embed", x, tokens);
   Tensor h = cat({cls_token.expand({N, 1, D}), tokens}, 1);
   PLEAS_CHECK(h.size(1) == pos_embed.size(1), "vit: input ", shape_str(x.shape()), " gives ", h.size(1),
               " tokens but pos_embed has ", pos_embed.size(1));
@@ -39,7 +40,10 @@ Tensor VisionTransformer::features(const Tensor& x, const ForwardCtx& ctx) {
   for (auto& b : blocks) {
     Tensor in = h;
     h = add(h, attention(b, num_heads, pleas::forward(b.norm1, h, ctx), ctx));
-    Tensor m = pleas::forward(b.fc2, gelu(pleas::forward(b.fc1, pleas::forward(b.norm2, h, ctx), ctx)), ctx);
+    Tensor f1 = pleas::forward(b.fc1, pleas::forward(b.norm2, h, ctx), ctx);
+    Tensor act = gelu(f1);
+    ctx.report(b.path + ".mlp.act", f1, act);
+    Tensor m = pleas::forward(b.fc2, act, ctx);
     ctx.report(b.path + ".mlp", h, m);
     h = add(h, m);
     ctx.report(b.path, in, h);

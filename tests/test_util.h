@@ -62,6 +62,20 @@ inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& ref
   return all_close(host(got), host(ref), atol, rtol);
 }
 
+// Tensor-scale tolerance: |got - ref| <= atol + rtol * max|ref| for every element. Used where the
+// reference is an exact (float64) computation of a deep f32 network, whose rounding error scales
+// with the tensor's magnitude rather than with each element's.
+inline ::testing::AssertionResult all_close_scaled(const Tensor& got, const Tensor& ref, double atol,
+                                                   double rtol) {
+  if (got.shape() != ref.shape())
+    return ::testing::AssertionFailure() << "shape " << shape_str(got.shape()) << " vs reference "
+                                         << shape_str(ref.shape());
+  auto r = host(ref);
+  double mx = 0;
+  for (double v : r) mx = std::fmax(mx, std::fabs(v));
+  return all_close(host(got), r, atol + rtol * mx, 0.0);
+}
+
 // ../shared beside the project root, or empty when absent.
 inline std::string shared_dir() {
   std::filesystem::path p(PLEAS_SHARED_DIR);
