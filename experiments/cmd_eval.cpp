@@ -17,7 +17,8 @@ Command add_info(CLI::App& app) {
   sub->add_flag("--json", json, "one JSON object on stdout");
   return {sub, [] {
     auto m = load_model(path);
-    const int s = m->image_size();
+    int s = m->image_size();
+    if (m->metadata.count("image_size")) s = std::stoi(m->metadata.at("image_size"));
     const double macs = m->macs(s, s);
     const int64_t params = m->num_params(), classes = m->num_classes();
     if (json) {

@@ -63,6 +63,7 @@ EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const dat
   EvalResult r;
   auto t0 = std::chrono::steady_clock::now();
   data::Batch b;
+  double last_report = -1.0;
   while (loader.next(b)) {
     Tensor logits = m.forward(b.images).to(Device::cpu()).contiguous();
     std::vector<int64_t> labels = b.labels.to(Device::cpu()).to_vector<int64_t>();
@@ -75,8 +76,9 @@ EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const dat
       r.correct += map[size_t(best)] == labels[i];
       ++r.images;
     }
-    if (opt.progress) {
-      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (opt.progress && (s - last_report >= 1.0 || r.images == int64_t(idx.size()))) {
+      last_report = s;
       std::fprintf(stderr, "\r  eval %lld/%zu images, top-1 %.2f%%, %.0f images/s   ",
                    (long long)r.images, idx.size(), 100.0 * r.correct / r.images, r.images / s);
     }
