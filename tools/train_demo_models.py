@@ -165,7 +165,7 @@ def write_model(model, path, info, mean, std):
         sd2, cfg, meta = convert_torch.convert_checkpoint(ckpt, arch=arch, classes=list(FMNIST_CLASSES),
                                                           mean=[mean] * 3, std=[std] * 3)
         del meta["source_sha256"]  # hash of a temporary file that is not kept
-    meta["image_size"] = "28"  # Fashion-MNIST resolution, used by pleas info for FLOPs
+        meta["image_size"] = "28"  # Fashion-MNIST resolution, used by pleas info for FLOPs
         convert_torch.write_output(path, sd2, meta)
     return cfg, meta
 
