@@ -16,6 +16,8 @@
   void fill(Tensor& dst, double value);                                                        \
   void conv2d(Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,               \
               const Conv2dArgs& args);                                                         \
+  /* out [N, C*KH*KW, OH*OW] contiguous */                                                    \
+  void unfold2d(Tensor& out, const Tensor& x, int kh, int kw, const Conv2dArgs& args);          \
   void batch_norm(Tensor& y, const Tensor& x, const Tensor& weight, const Tensor& bias,        \
                   const Tensor& mean, const Tensor& var, double eps);                          \
   void batch_channel_stats(Tensor& mean, Tensor& var, const Tensor& x);                        \

@@ -52,4 +52,23 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   return out;
 }
 
+Tensor unfold2d(const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
+  const char* op = "unfold2d";
+  check_defined(op, x, "input");
+  check_dtype(op, x, DType::f32, "input");
+  check_dim(op, x, 4, "input [N,C,H,W]");
+  PLEAS_CHECK(a.groups == 1, "unfold2d: groups must be 1, got ", a.groups);
+  PLEAS_CHECK(kh >= 1 && kw >= 1 && a.stride_h >= 1 && a.stride_w >= 1 && a.dilation_h >= 1 &&
+                  a.dilation_w >= 1 && a.pad_h >= 0 && a.pad_w >= 0,
+              "unfold2d: bad kernel ", kh, "x", kw, " / stride / dilation / padding");
+  const Shape& xs = x.shape();
+  const int64_t oh = conv_out_size(xs[2], kh, a.stride_h, a.pad_h, a.dilation_h);
+  const int64_t ow = conv_out_size(xs[3], kw, a.stride_w, a.pad_w, a.dilation_w);
+  PLEAS_CHECK(oh > 0 && ow > 0, "unfold2d: kernel ", kh, "x", kw, " does not fit input ", shape_str(xs));
+  Tensor out = Tensor::empty({xs[0], xs[1] * kh * kw, oh * ow}, DType::f32, x.device());
+  if (out.numel() == 0) return out;
+  PLEAS_DISPATCH(x, unfold2d, out, x, kh, kw, a);
+  return out;
+}
+
 }  // namespace pleas

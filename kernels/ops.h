@@ -15,6 +15,11 @@ namespace pleas {
 // x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW], bias [Cout] or undefined -> [N,Cout,OH,OW].
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dArgs& args);
 
+// unfold2d (im2col): x [N,C,H,W] -> [N, C·KH·KW, OH·OW] with row r = (c·KH + kh)·KW + kw, the
+// matrix whose product with a [Cout, C·KH·KW] weight is the convolution (groups = 1). Used to
+// accumulate the normal equations of a convolution's least-squares fit.
+Tensor unfold2d(const Tensor& x, int kernel_h, int kernel_w, const Conv2dArgs& args);
+
 // ---- batch_norm (kernels/*/batch_norm) ----
 // Inference form: y = (x - mean) / sqrt(var + eps) * weight + bias, per channel (dim 1), x [N,C,...].
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,

@@ -68,6 +68,13 @@ std::vector<BatchNorm2d*> CifarResNet::batch_norms() {
   return v;
 }
 
+std::vector<Conv2d*> CifarResNet::convs() {
+  std::vector<Conv2d*> v{&conv1};
+  for (auto& st : stages)
+    for (auto& b : st) { v.push_back(&b.conv1); v.push_back(&b.conv2); }
+  return v;
+}
+
 std::unique_ptr<Model> build_cifar_resnet(const TensorDict& w, const Metadata&, Device dev,
                                           const std::string& source) {
   auto m = std::make_unique<CifarResNet>();

@@ -30,6 +30,8 @@ class CifarResNet : public Model {
   Tensor features(const Tensor& x, const ForwardCtx& ctx);
   TensorDict state_dict() const override;
   std::vector<BatchNorm2d*> batch_norms() override;
+  std::vector<Conv2d*> convs() override;
+  std::vector<Linear*> linears() override { return {&linear}; }
   int image_size() const override { return 32; }
 };
 

@@ -4,9 +4,74 @@
 
 namespace pleas {
 
+namespace {
+Tensor narrow_bias(const Tensor& b, const RowBlock& k) {
+  return b.defined() ? b.narrow(0, k.out0, k.out1 - k.out0) : Tensor();
+}
+
+void check_blocks(const std::string& path, const std::vector<RowBlock>& blocks, int64_t out, int64_t in) {
+  int64_t next = 0;
+  for (const RowBlock& b : blocks) {
+    PLEAS_CHECK(b.out0 == next && b.out1 > b.out0 && b.in0 >= 0 && b.in1 > b.in0 && b.in1 <= in,
+                path, ": block rows [", b.out0, ", ", b.out1, ") inputs [", b.in0, ", ", b.in1,
+                ") do not tile ", out, " outputs over ", in, " inputs");
+    next = b.out1;
+  }
+  PLEAS_CHECK(next == out, path, ": blocks cover ", next, " of ", out, " output rows");
+}
+}  // namespace
+
+void set_blocks(Conv2d& l, const std::vector<RowBlock>& blocks) {
+  l.blocks.clear();
+  l.block_weight.clear();
+  if (blocks.empty()) return;
+  PLEAS_CHECK(l.args.groups == 1, l.path, ": block structure needs groups = 1");
+  check_blocks(l.path, blocks, l.weight.size(0), l.weight.size(1));
+  for (const RowBlock& b : blocks)
+    l.block_weight.push_back(
+        l.weight.narrow(0, b.out0, b.out1 - b.out0).narrow(1, b.in0, b.in1 - b.in0).contiguous());
+  l.blocks = blocks;
+}
+
+void set_blocks(Linear& l, const std::vector<RowBlock>& blocks) {
+  l.blocks.clear();
+  l.block_weight.clear();
+  if (blocks.empty()) return;
+  check_blocks(l.path, blocks, l.weight.size(0), l.weight.size(1));
+  for (const RowBlock& b : blocks)
+    l.block_weight.push_back(
+        l.weight.narrow(0, b.out0, b.out1 - b.out0).narrow(1, b.in0, b.in1 - b.in0).contiguous());
+  l.blocks = blocks;
+}
+
+int64_t executed_weights(const Conv2d& l) {
+  if (l.blocks.empty()) return l.weight.numel();
+  int64_t n = 0;
+  for (const Tensor& w : l.block_weight) n += w.numel();
+  return n;
+}
+int64_t executed_weights(const Linear& l) {
+  if (l.blocks.empty()) return l.weight.numel();
+  int64_t n = 0;
+  for (const Tensor& w : l.block_weight) n += w.numel();
+  return n;
+}
+
 Tensor forward(const Conv2d& l, const Tensor& x, const ForwardCtx& ctx) {
-  Tensor y = conv2d(x, l.weight, l.bias, l.args);
-  ctx.count(double(y.numel()) * double(l.weight.numel() / l.weight.size(0)));
+  Tensor y;
+  if (l.blocks.empty()) {
+    y = conv2d(x, l.weight, l.bias, l.args);
+  } else {
+    // One convolution per block over its input channel range, written into its output rows.
+    for (size_t i = 0; i < l.blocks.size(); ++i) {
+      const RowBlock& b = l.blocks[i];
+      Tensor part = conv2d(x.narrow(1, b.in0, b.in1 - b.in0), l.block_weight[i], narrow_bias(l.bias, b), l.args);
+      if (!y.defined()) y = Tensor::empty({x.size(0), l.weight.size(0), part.size(2), part.size(3)}, DType::f32, x.device());
+      y.narrow(1, b.out0, b.out1 - b.out0).copy_(part);
+    }
+  }
+  const int64_t positions = y.numel() / y.size(1);
+  ctx.count(double(positions) * double(executed_weights(l)));
   ctx.report(l.path, x, y);
   return y;
 }
@@ -31,8 +96,20 @@ Tensor forward(BatchNorm2d& l, const Tensor& x, const ForwardCtx& ctx) {
 }
 
 Tensor forward(const Linear& l, const Tensor& x, const ForwardCtx& ctx) {
-  Tensor y = linear(x, l.weight, l.bias);
-  ctx.count(double(y.numel()) * double(l.weight.size(1)));
+  Tensor y;
+  if (l.blocks.empty()) {
+    y = linear(x, l.weight, l.bias);
+  } else {
+    Shape s = x.shape();
+    s.back() = l.weight.size(0);
+    y = Tensor::empty(s, DType::f32, x.device());
+    for (size_t i = 0; i < l.blocks.size(); ++i) {
+      const RowBlock& b = l.blocks[i];
+      Tensor part = linear(x.narrow(-1, b.in0, b.in1 - b.in0), l.block_weight[i], narrow_bias(l.bias, b));
+      y.narrow(-1, b.out0, b.out1 - b.out0).copy_(part);
+    }
+  }
+  ctx.count(double(y.numel() / y.size(-1)) * double(executed_weights(l)));
   ctx.report(l.path, x, y);
   return y;
 }

@@ -30,10 +30,18 @@ struct ForwardCtx {
   }
 };
 
+// Block structure of a merged layer (Figure 2 of the paper): output rows [out0, out1) read only
+// inputs [in0, in1). A layer with blocks executes one product per block, never the zero blocks.
+struct RowBlock {
+  int64_t out0 = 0, out1 = 0, in0 = 0, in1 = 0;
+};
+
 struct Conv2d {
   std::string path;
-  Tensor weight, bias;  // weight [out, in/groups, kh, kw]; bias [out] or undefined
+  Tensor weight, bias;  // weight [out, in/groups, kh, kw] (dense; zero outside blocks); bias [out]
   Conv2dArgs args;
+  std::vector<RowBlock> blocks;      // empty: dense
+  std::vector<Tensor> block_weight;  // contiguous [out1-out0, in1-in0, kh, kw] per block
   int64_t out_channels() const { return weight.size(0); }
   int64_t in_channels() const { return weight.size(1) * args.groups; }
 };
@@ -50,7 +58,17 @@ struct BatchNorm2d {
 struct Linear {
   std::string path;
   Tensor weight, bias;  // [out, in], [out] or undefined
+  std::vector<RowBlock> blocks;
+  std::vector<Tensor> block_weight;
 };
+
+// Installs a block structure (checked to tile the output rows) and extracts the block weights
+// from the dense weight; an empty list makes the layer dense again.
+void set_blocks(Conv2d& l, const std::vector<RowBlock>& blocks);
+void set_blocks(Linear& l, const std::vector<RowBlock>& blocks);
+// Weights the layer executes (block areas; the dense size without blocks).
+int64_t executed_weights(const Conv2d& l);
+int64_t executed_weights(const Linear& l);
 
 struct LayerNorm {
   std::string path;

@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace pleas {
@@ -13,8 +14,10 @@ std::vector<std::string> split_csv(const std::string& s) {
   return out;
 }
 
-int64_t Model::num_params() const {
+int64_t Model::num_params() {
   int64_t n = 0;
+  for (Conv2d* c : convs()) n -= c->weight.numel() - executed_weights(*c);
+  for (Linear* l : linears()) n -= l->weight.numel() - executed_weights(*l);
   for (auto& kv : state_dict()) {
     const std::string& k = kv.first;
     auto ends = [&](const char* suf) {
@@ -65,9 +68,48 @@ std::unique_ptr<Model> build_model(const TensorDict& weights, const Metadata& me
   else if (arch.rfind("vit", 0) == 0) m = build_vit(weights, meta, dev, source);
   else PLEAS_FAIL(source, ": unsupported architecture '", arch, "' (supported: cifar_resnet*, resnet*, vit*, tv_vit*)");
   m->metadata = meta;
+  auto bl = meta.find("pleas_blocks");
+  if (bl != meta.end()) apply_block_metadata(*m, bl->second);
   auto c = meta.find("classes");
   if (c != meta.end()) m->classes = split_csv(c->second);
   return m;
+}
+
+void apply_block_metadata(Model& m, const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    PLEAS_FAIL("metadata pleas_blocks: not valid JSON (", e.what(), ")");
+  }
+  PLEAS_CHECK(j.is_object(), "metadata pleas_blocks: expected a JSON object");
+  auto parse = [&](const std::string& path) {
+    std::vector<RowBlock> v;
+    for (auto& b : j.at(path)) {
+      PLEAS_CHECK(b.is_array() && b.size() == 4, "metadata pleas_blocks: ", path, ": each block is [out0, out1, in0, in1]");
+      v.push_back({b[0].get<int64_t>(), b[1].get<int64_t>(), b[2].get<int64_t>(), b[3].get<int64_t>()});
+    }
+    return v;
+  };
+  size_t used = 0;
+  for (Conv2d* c : m.convs())
+    if (j.contains(c->path)) { set_blocks(*c, parse(c->path)); ++used; }
+  for (Linear* l : m.linears())
+    if (j.contains(l->path)) { set_blocks(*l, parse(l->path)); ++used; }
+  PLEAS_CHECK(used == j.size(), "metadata pleas_blocks names ", j.size() - used, " layer(s) the model does not have");
+}
+
+std::string block_metadata(Model& m) {
+  nlohmann::json j = nlohmann::json::object();
+  auto put = [&](const std::string& path, const std::vector<RowBlock>& blocks) {
+    if (blocks.empty()) return;
+    nlohmann::json a = nlohmann::json::array();
+    for (auto& b : blocks) a.push_back({b.out0, b.out1, b.in0, b.in1});
+    j[path] = a;
+  };
+  for (Conv2d* c : m.convs()) put(c->path, c->blocks);
+  for (Linear* l : m.linears()) put(l->path, l->blocks);
+  return j.empty() ? std::string() : j.dump();
 }
 
 void begin_bn_recompute(Model& m) {

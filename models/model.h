@@ -21,10 +21,14 @@ class Model {
   Tensor forward(const Tensor& x) { return forward(x, ForwardCtx{}); }
   virtual TensorDict state_dict() const = 0;
   virtual std::vector<BatchNorm2d*> batch_norms() { return {}; }
+  virtual std::vector<Conv2d*> convs() { return {}; }
+  virtual std::vector<Linear*> linears() { return {}; }
   virtual int image_size() const = 0;  // the resolution the architecture expects
   Device device() const { return device_; }
 
-  int64_t num_params() const;              // learnable parameters (no BN running statistics)
+  // Learnable parameters the model executes (no BN running statistics; block-structured layers
+  // count their blocks only).
+  int64_t num_params();
   double macs(int64_t h, int64_t w);       // multiply-adds of one forward of one image
   int64_t num_classes();                   // size of the logits
 
@@ -38,6 +42,11 @@ class Model {
 // dictionary, strictly: missing, unexpected or mis-shaped keys are one error that lists them.
 std::unique_ptr<Model> build_model(const TensorDict& weights, const Metadata& meta, Device dev,
                                    const std::string& source = "weights");
+// Block structures of merged layers travel in metadata "pleas_blocks" as JSON
+// {"layer1.0.conv1": [[out0, out1, in0, in1], ...], ...}.
+void apply_block_metadata(Model& m, const std::string& json);
+std::string block_metadata(Model& m);  // "" when no layer has blocks
+
 // Infers the architecture name from the keys ("cifar_resnet", "resnet", "vit", "tv_vit").
 std::string infer_arch(const TensorDict& weights);
 

@@ -10,11 +10,14 @@ std::unique_ptr<Model> load_model(const std::string& path, Device dev) {
   return build_model(wf.tensors, wf.metadata, dev, path);
 }
 
-void save_model(const std::string& path, const Model& m) {
+void save_model(const std::string& path, Model& m) {
   WeightFile wf;
   wf.tensors = m.state_dict();
   wf.metadata = m.metadata;
   if (!wf.metadata.count("arch")) wf.metadata["arch"] = m.arch();
+  std::string blocks = block_metadata(m);
+  if (blocks.empty()) wf.metadata.erase("pleas_blocks");
+  else wf.metadata["pleas_blocks"] = blocks;
   if (!m.classes.empty()) {
     std::string c;
     for (size_t i = 0; i < m.classes.size(); ++i) c += (i ? "," : "") + m.classes[i];

@@ -71,6 +71,16 @@ std::vector<BatchNorm2d*> ResNet::batch_norms() {
   return v;
 }
 
+std::vector<Conv2d*> ResNet::convs() {
+  std::vector<Conv2d*> v{&conv1};
+  for (auto& st : stages)
+    for (auto& b : st) {
+      for (auto& c : b.convs) v.push_back(&c);
+      if (b.has_downsample) v.push_back(&b.down_conv);
+    }
+  return v;
+}
+
 std::unique_ptr<Model> build_resnet(const TensorDict& w, const Metadata&, Device dev,
                                     const std::string& source) {
   auto m = std::make_unique<ResNet>();

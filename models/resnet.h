@@ -28,6 +28,8 @@ class ResNet : public Model {
   Tensor features(const Tensor& x, const ForwardCtx& ctx);  // [N, C] after global pooling
   TensorDict state_dict() const override;
   std::vector<BatchNorm2d*> batch_norms() override;
+  std::vector<Conv2d*> convs() override;
+  std::vector<Linear*> linears() override { return {&fc}; }
   int image_size() const override { return 224; }
 };
 

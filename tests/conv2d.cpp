@@ -296,3 +296,38 @@ TEST(Conv2dCuda, DeviceMismatch) {
            Conv2dArgs::make(1, 1));
   }, {"conv2d", "different devices"});
 }
+
+// unfold2d against its definition col[n, (c*KH+kh)*KW+kw, oh*OW+ow] = x[n, c, oh*s-p+kh*d, ...],
+// and conv2d == W · unfold2d (how least squares sees a convolution).
+TEST(Unfold2d, MatchesDefinitionAndConv) {
+  Tensor x = test::random_tensor({2, 3, 7, 6}, 71);
+  Conv2dArgs a{2, 1, 1, 2, 1, 2, 1};
+  Tensor col = unfold2d(x, 3, 2, a);
+  const int64_t OH = conv_out_size(7, 3, 2, 1, 1), OW = conv_out_size(6, 2, 1, 2, 2);
+  ASSERT_EQ(col.shape(), (Shape{2, 3 * 3 * 2, OH * OW}));
+  auto xv = test::host(x);
+  std::vector<double> ref(size_t(col.numel()));
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t kh = 0; kh < 3; ++kh)
+        for (int64_t kw = 0; kw < 2; ++kw)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              int64_t ih = oh * 2 - 1 + kh, iw = ow * 1 - 2 + kw * 2;
+              double v = (ih < 0 || iw < 0 || ih >= 7 || iw >= 6) ? 0.0 : xv[size_t(((n * 3 + c) * 7 + ih) * 6 + iw)];
+              ref[size_t(((n * 18) + (c * 3 + kh) * 2 + kw) * OH * OW + oh * OW + ow)] = v;
+            }
+  EXPECT_TRUE(test::all_close(col, ref, 0, 0));
+  Tensor w = test::random_tensor({4, 3, 3, 2}, 72);
+  Tensor y = conv2d(x, w, Tensor(), a);
+  Tensor y2 = bmm(w.reshape({1, 4, 18}).expand({2, 4, 18}).contiguous(), col);
+  EXPECT_TRUE(test::all_close(y.reshape({2, 4, OH * OW}), y2, 1e-5, 1e-5));
+  EXPECT_THROW(unfold2d(x, 9, 9, Conv2dArgs{}), Error);
+}
+
+TEST(Unfold2dCuda, MatchesCpu) {
+  PLEAS_SKIP_WITHOUT_CUDA();
+  Tensor x = test::random_tensor({2, 5, 9, 8}, 73);
+  Conv2dArgs a = Conv2dArgs::make(2, 1);
+  EXPECT_TRUE(test::all_close(unfold2d(x.to(Device::cuda()), 3, 3, a), test::host(unfold2d(x, 3, 3, a)), 0, 0));
+}

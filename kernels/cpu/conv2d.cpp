@@ -110,4 +110,20 @@ void conv2d(Tensor& out, const Tensor& x_, const Tensor& w_, const Tensor& bias_
   }
 }
 
+void unfold2d(Tensor& out, const Tensor& x_, int kh, int kw, const Conv2dArgs& a) {
+  const Tensor x = x_.contiguous();
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  ConvGeom g;
+  g.C = C; g.H = H; g.W = W; g.KH = kh; g.KW = kw;
+  g.OH = conv_out_size(H, kh, a.stride_h, a.pad_h, a.dilation_h);
+  g.OW = conv_out_size(W, kw, a.stride_w, a.pad_w, a.dilation_w);
+  g.sh = a.stride_h; g.sw = a.stride_w; g.ph = a.pad_h; g.pw = a.pad_w;
+  g.dh = a.dilation_h; g.dw = a.dilation_w;
+  const int64_t per = C * kh * kw * g.OH * g.OW;
+  const float* xp = x.data<float>();
+  float* op = out.data<float>();
+#pragma omp parallel for schedule(static) if (N > 1)
+  for (int64_t n = 0; n < N; ++n) im2col(xp + n * C * H * W, g, op + n * per, false);
+}
+
 }  // namespace pleas::cpu

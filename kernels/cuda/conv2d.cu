@@ -123,4 +123,32 @@ void conv2d(Tensor& out, const Tensor& x_, const Tensor& w_, const Tensor& bias_
   }
 }
 
+namespace {
+// One thread per column entry: out[n, r, p] = x[n] at im2col_src_offset(r, p), or 0 in padding.
+__global__ void unfold_kernel(const float* x, ConvGeom g, int64_t N, float* out) {
+  const int64_t rows = g.C * g.KH * g.KW, P = g.OH * g.OW, per = rows * P, total = N * per;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t n = i / per, r = (i % per) / P, p = i % P;
+    const int64_t off = im2col_src_offset(g, r, p);
+    out[i] = off < 0 ? 0.f : x[n * g.C * g.H * g.W + off];
+  }
+}
+}  // namespace
+
+void unfold2d(Tensor& out, const Tensor& x_, int kh, int kw, const Conv2dArgs& a) {
+  const Tensor x = x_.contiguous();
+  ConvGeom g;
+  g.C = x.size(1); g.H = x.size(2); g.W = x.size(3); g.KH = kh; g.KW = kw;
+  g.OH = conv_out_size(g.H, kh, a.stride_h, a.pad_h, a.dilation_h);
+  g.OW = conv_out_size(g.W, kw, a.stride_w, a.pad_w, a.dilation_w);
+  g.sh = a.stride_h; g.sw = a.stride_w; g.ph = a.pad_h; g.pw = a.pad_w;
+  g.dh = a.dilation_h; g.dw = a.dilation_w;
+  auto& c = context(x);
+  const int64_t total = out.numel();
+  if (total == 0) return;
+  unfold_kernel<<<grid_for(total), kBlock, 0, c.stream>>>(x.data<float>(), g, x.size(0), out.data<float>());
+  PLEAS_KERNEL_CHECK();
+}
+
 }  // namespace pleas::cuda
