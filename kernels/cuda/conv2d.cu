@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "kernels/backend_ops.h"
+#include "kernels/common/conv_index.h"
 #include "kernels/cuda/context.h"
 #include "kernels/cuda/cuda_check.h"
 
