@@ -1,0 +1,274 @@
+#include "pleas/least_squares.h"
+
+#include <cstdio>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "kernels/ops.h"
+
+namespace pleas {
+
+LsqObjective parse_objective(const std::string& s) {
+  if (s == "ensemble" || s == "eq1") return LsqObjective::ensemble;
+  if (s == "separate_inputs") return LsqObjective::separate_inputs;
+  if (s == "separate") return LsqObjective::separate;
+  if (s == "ensemble_inputs") return LsqObjective::ensemble_inputs;
+  if (s == "regmean") return LsqObjective::regmean;
+  PLEAS_FAIL("least squares: unknown objective '", s,
+             "' (ensemble, separate_inputs, separate, ensemble_inputs, regmean)");
+}
+
+namespace {
+
+// How a parent pair's channels are combined into the merged layout: the value at a merged
+// position is ca·A + cb·B with (ca, cb) by kind: avg = Eq. 1's ensemble, 'A'/'B' = that parent's
+// version (its own value on merged units).
+enum class Mix { avg, a, b };
+
+struct LayerCoef {
+  Tensor ia, ib;            // i64 [n] gathers
+  std::vector<float> kinds;  // 0 = A-only, 1 = merged, 2 = B-only
+  Tensor ca[3], cb[3];      // per Mix, f32 [n]
+};
+
+LayerCoef coefficients(const std::vector<MergedPos>& pos, Device dev) {
+  LayerCoef c;
+  std::vector<int64_t> ia, ib;
+  std::vector<float> ca[3], cb[3];
+  for (const MergedPos& p : pos) {
+    ia.push_back(p.a >= 0 ? p.a : 0);
+    ib.push_back(p.b >= 0 ? p.b : 0);
+    const bool A = p.kind == 'A', M = p.kind == 'M', B = p.kind == 'B';
+    ca[0].push_back(A ? 1.f : M ? 0.5f : 0.f);
+    cb[0].push_back(B ? 1.f : M ? 0.5f : 0.f);
+    ca[1].push_back(A || M ? 1.f : 0.f);
+    cb[1].push_back(B ? 1.f : 0.f);
+    ca[2].push_back(A ? 1.f : 0.f);
+    cb[2].push_back(B || M ? 1.f : 0.f);
+  }
+  const int64_t n = int64_t(pos.size());
+  c.ia = Tensor::from_vector(ia, {n}, dev);
+  c.ib = Tensor::from_vector(ib, {n}, dev);
+  for (int m = 0; m < 3; ++m) {
+    c.ca[m] = Tensor::from_vector(ca[m], {n}, dev);
+    c.cb[m] = Tensor::from_vector(cb[m], {n}, dev);
+  }
+  return c;
+}
+
+// x [N, C, ...] of both parents -> merged layout along dim 1.
+Tensor mix(const Tensor& xa, const Tensor& xb, const LayerCoef& c, Mix m) {
+  Shape s(size_t(xa.dim()), 1);
+  s[1] = c.ia.size(0);
+  const int k = int(m);
+  return add(mul(index_select(xa, 1, c.ia), c.ca[k].reshape(s)),
+             mul(index_select(xb, 1, c.ib), c.cb[k].reshape(s)));
+}
+
+struct Acts {
+  std::map<std::string, std::pair<Tensor, Tensor>> io;  // path -> (input, output)
+};
+
+void collect(Model& m, const Tensor& x, const std::vector<std::string>& paths, Acts& acts) {
+  Hooks hooks;
+  for (const std::string& p : paths)
+    hooks.add(p, [&acts](const std::string& path, const Tensor& in, const Tensor& out) {
+      acts.io[path] = {in.clone(), out.clone()};
+    });
+  ForwardCtx ctx;
+  ctx.hooks = &hooks;
+  m.forward(x, ctx);
+}
+
+struct Accum {
+  std::string path;
+  bool conv = false, bias = false;
+  int kh = 1, kw = 1;
+  Conv2dArgs args;
+  int64_t K = 0, P = 0, Q = 0;
+  LayerCoef in, out;
+  std::vector<double> G, C;  // [K,K], [K,P]
+};
+
+void add_into(std::vector<double>& acc, const Tensor& t) {
+  auto v = t.to(Device::cpu()).contiguous();
+  const float* p = v.data<float>();
+  for (size_t i = 0; i < acc.size(); ++i) acc[i] += p[i];
+}
+
+}  // namespace
+
+void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
+                         data::DataLoader& loader, const LsqOptions& opt) {
+  const Device dev = merged.device();
+  std::map<std::string, Conv2d*> convs;
+  std::map<std::string, Linear*> linears;
+  for (Conv2d* c : merged.convs()) convs[c->path] = c;
+  for (Linear* l : merged.linears()) linears[l->path] = l;
+
+  std::vector<Accum> acc;
+  std::vector<std::string> paths;
+  for (const LayerSpec& l : spec.layers) {
+    if (l.kind != LayerKind::conv && l.kind != LayerKind::linear) continue;
+    Accum a;
+    a.path = l.path;
+    a.conv = l.kind == LayerKind::conv;
+    a.bias = l.has_bias;
+    a.in = coefficients(merged_layout(spec, plan, l.in), dev);
+    a.out = coefficients(merged_layout(spec, plan, l.out), dev);
+    a.Q = a.in.ia.size(0);
+    a.P = a.out.ia.size(0);
+    if (a.conv) {
+      Conv2d* c = convs.at(l.path);
+      PLEAS_CHECK(c->args.groups == 1, "least squares: ", l.path, " is a grouped convolution");
+      a.kh = int(c->weight.size(2));
+      a.kw = int(c->weight.size(3));
+      a.args = c->args;
+    } else {
+      PLEAS_CHECK(linears.count(l.path), "least squares: merged model has no linear layer ", l.path);
+    }
+    a.K = a.Q * a.kh * a.kw + (a.bias ? 1 : 0);
+    a.G.assign(size_t(a.K * a.K), 0.0);
+    a.C.assign(size_t(a.K * a.P), 0.0);
+    acc.push_back(std::move(a));
+    paths.push_back(l.path);
+  }
+
+  // (input mix, target mix) pairs whose normal equations are summed.
+  std::vector<std::pair<Mix, Mix>> terms;
+  switch (opt.objective) {
+    case LsqObjective::ensemble: terms = {{Mix::avg, Mix::avg}}; break;
+    case LsqObjective::separate_inputs: terms = {{Mix::a, Mix::avg}, {Mix::b, Mix::avg}}; break;
+    case LsqObjective::separate:
+    case LsqObjective::regmean: terms = {{Mix::a, Mix::a}, {Mix::b, Mix::b}}; break;
+    case LsqObjective::ensemble_inputs: terms = {{Mix::avg, Mix::a}, {Mix::avg, Mix::b}}; break;
+  }
+
+  std::mt19937_64 rng(opt.seed);
+  loader.start_epoch(0);
+  data::Batch batch;
+  int64_t seen = 0;
+  while (loader.next(batch)) {
+    Acts aa, bb;
+    collect(A, batch.images, paths, aa);
+    collect(B, batch.images, paths, bb);
+    for (Accum& a : acc) {
+      auto& [xa, ya] = aa.io.at(a.path);
+      auto& [xb, yb] = bb.io.at(a.path);
+      const int64_t N = xa.size(0);
+      Tensor rows;  // optional subset of (image, position) rows
+      for (auto [xm, ym] : terms) {
+        Tensor X = mix(xa, xb, a.in, xm), Y = mix(ya, yb, a.out, ym), Xm, Ym;
+        if (a.conv) {
+          Tensor col = unfold2d(X, a.kh, a.kw, a.args);  // [N, Q·kh·kw, positions]
+          const int64_t pos = col.size(2);
+          Xm = col.permute({0, 2, 1}).contiguous().reshape({N * pos, a.K});
+          Ym = Y.reshape({N, a.P, pos}).permute({0, 2, 1}).contiguous().reshape({N * pos, a.P});
+          if (opt.max_positions > 0 && pos > opt.max_positions) {
+            if (!rows.defined()) {
+              std::vector<int64_t> r;
+              std::vector<int64_t> all(static_cast<size_t>(pos));
+              std::iota(all.begin(), all.end(), 0);
+              for (int64_t n = 0; n < N; ++n) {
+                std::shuffle(all.begin(), all.end(), rng);
+                for (int64_t j = 0; j < opt.max_positions; ++j) r.push_back(n * pos + all[size_t(j)]);
+              }
+              rows = Tensor::from_vector(r, {int64_t(r.size())}, dev);
+            }
+            Xm = index_select(Xm, 0, rows);
+            Ym = index_select(Ym, 0, rows);
+          }
+        } else {
+          Xm = a.bias ? cat({X, Tensor::full({N, 1}, 1.0, DType::f32, dev)}, 1) : X;
+          Ym = Y;
+        }
+        Tensor Gb = Tensor::zeros({a.K, a.K}, DType::f32, dev), Cb = Tensor::zeros({a.K, a.P}, DType::f32, dev);
+        gram_accumulate(Gb, Xm);
+        cross_accumulate(Cb, Xm, Ym);
+        add_into(a.G, Gb);
+        add_into(a.C, Cb);
+      }
+    }
+    seen += batch.images.size(0);
+    if (opt.progress) std::fprintf(stderr, "\r  least squares: %lld images accumulated   ", (long long)seen);
+  }
+  if (opt.progress) std::fprintf(stderr, "\n");
+  PLEAS_CHECK(seen > 0, "least squares: the merge data is empty");
+
+  // Solve each block of output rows over the inputs it may read.
+  for (Accum& a : acc) {
+    const int64_t kk = int64_t(a.kh) * a.kw;
+    std::vector<RowBlock> blocks = a.conv ? convs.at(a.path)->blocks : linears.at(a.path)->blocks;
+    if (blocks.empty()) blocks = {{0, a.P, 0, a.Q}};
+    std::vector<float> W(size_t(a.P * a.Q * kk), 0.f), bias(size_t(a.P), 0.f);
+    for (const RowBlock& b : blocks) {
+      std::vector<int64_t> sel;
+      for (int64_t j = b.in0 * kk; j < b.in1 * kk; ++j) sel.push_back(j);
+      if (a.bias) sel.push_back(a.K - 1);
+      const int64_t n = int64_t(sel.size()), m = b.out1 - b.out0;
+      std::vector<double> Gs(size_t(n * n)), Cs(size_t(n * m));
+      double tr = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double g = a.G[size_t(sel[size_t(i)] * a.K + sel[size_t(j)])];
+          if (opt.objective == LsqObjective::regmean && i != j) g *= opt.regmean_alpha;
+          Gs[size_t(i * n + j)] = g;
+        }
+        tr += Gs[size_t(i * n + i)];
+        for (int64_t r = 0; r < m; ++r) Cs[size_t(i * m + r)] = a.C[size_t(sel[size_t(i)] * a.P + b.out0 + r)];
+      }
+      double lambda = opt.ridge * tr / double(n) + 1e-12;
+      Tensor Gt = Tensor::from_vector(Gs, {n, n}, dev), Ct = Tensor::from_vector(Cs, {n, m}, dev);
+      // Rank-deficient blocks (fewer samples than unknowns, dead units) get a larger ridge.
+      Tensor X;
+      for (int attempt = 0;; ++attempt) {
+        try {
+          X = spd_solve(Gt, Ct, lambda);
+          break;
+        } catch (const Error& e) {
+          if (attempt == 6) throw;
+          lambda = lambda * 10 + 1e-10 * tr / double(n);
+          if (opt.progress)
+            std::fprintf(stderr, "  least squares: %s: Gram block not positive definite, ridge raised to %.3g\n",
+                         a.path.c_str(), lambda);
+        }
+      }
+      std::vector<double> x = X.to_vector<double>();  // [n, m] = W_blockᵀ
+      for (int64_t r = 0; r < m; ++r) {
+        for (int64_t c = 0; c < (b.in1 - b.in0) * kk; ++c)
+          W[size_t(((b.out0 + r) * a.Q + b.in0) * kk + c)] = float(x[size_t(c * m + r)]);
+        if (a.bias) bias[size_t(b.out0 + r)] = float(x[size_t((n - 1) * m + r)]);
+      }
+    }
+    if (a.conv) {
+      Conv2d* c = convs.at(a.path);
+      c->weight = Tensor::from_vector(W, c->weight.shape(), dev);
+      if (a.bias) c->bias = Tensor::from_vector(bias, {a.P}, dev);
+      set_blocks(*c, std::vector<RowBlock>(c->blocks));
+    } else {
+      Linear* l = linears.at(a.path);
+      l->weight = Tensor::from_vector(W, l->weight.shape(), dev);
+      if (a.bias) l->bias = Tensor::from_vector(bias, {a.P}, dev);
+      set_blocks(*l, std::vector<RowBlock>(l->blocks));
+    }
+  }
+}
+
+void recompute_batch_norm(Model& m, data::DataLoader& loader, bool progress) {
+  begin_bn_recompute(m);
+  ForwardCtx ctx;
+  ctx.bn_mode = BnMode::recompute;
+  loader.start_epoch(0);
+  data::Batch batch;
+  int64_t seen = 0;
+  while (loader.next(batch)) {
+    m.forward(batch.images, ctx);
+    seen += batch.images.size(0);
+    if (progress) std::fprintf(stderr, "\r  BatchNorm recompute: %lld images   ", (long long)seen);
+  }
+  if (progress) std::fprintf(stderr, "\n");
+  finish_bn_recompute(m);
+}
+
+}  // namespace pleas

@@ -1,0 +1,45 @@
+// PLeaS step 2, permuted least squares (Section 4.2, Eq. 1), in closed form. For every conv and
+// linear layer of the merged model, the inputs are the two parents' input activations arranged
+// in the merged layout (merged units: ½(A + B)), the targets their outputs likewise (pre-BatchNorm
+// conv outputs; logits for the head). The normal equations G = XᵀX, C = XᵀY are accumulated over
+// the merge data (im2col rows for convolutions: unfold2d, then gram/cross accumulation; float32
+// per batch, summed in float64 across batches), and each block of output rows is solved over the
+// inputs it may read, (G_ss + λI) W_sᵀ = C_s, by Cholesky (spd_solve), λ = ridge · mean(diag G_ss).
+#pragma once
+#include <memory>
+
+#include "data/loader.h"
+#include "pleas/partial_merge.h"
+
+namespace pleas {
+
+// The objectives of the paper's Table 3 (X̃, Ỹ: the merged-layout ensemble; X_A, Y_A: A's version
+// of the merged layout — A's value on A-only and merged units, B's on B-only units — and X_B, Y_B
+// likewise) and RegMean (Jin et al. 2023) as the same normal equations.
+enum class LsqObjective {
+  ensemble,         // ‖X̃W − Ỹ‖²                          (Eq. 1, the default)
+  separate_inputs,  // ‖X_A W − Ỹ‖² + ‖X_B W − Ỹ‖²         (Table 3, row 1)
+  separate,         // ‖X_A W − Y_A‖² + ‖X_B W − Y_B‖²     (Table 3, row 2)
+  ensemble_inputs,  // ‖X̃W − Y_A‖² + ‖X̃W − Y_B‖²          (Table 3, row 3)
+  regmean,          // separate, with off-diagonal Gram entries scaled by alpha (RegMean)
+};
+LsqObjective parse_objective(const std::string& s);
+
+struct LsqOptions {
+  LsqObjective objective = LsqObjective::ensemble;
+  double ridge = 1e-5;            // relative to the mean diagonal of each block's Gram matrix
+  double regmean_alpha = 0.9;
+  int64_t max_positions = 0;      // per image and conv layer, random subset of output positions (0 = all)
+  uint64_t seed = 0;
+  bool progress = true;
+};
+
+// Refits every conv/linear weight (and the head's bias) of `merged`, whose layout is `plan`'s.
+void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
+                         data::DataLoader& loader, const LsqOptions& opt);
+
+// BatchNorm recomputation: running statistics reset and recomputed as the exact cumulative average
+// over all batches of the loader (PyTorch's momentum=None).
+void recompute_batch_norm(Model& m, data::DataLoader& loader, bool progress = true);
+
+}  // namespace pleas

@@ -1,0 +1,194 @@
+// Least squares (Eq. 1) against a dense float64 reference: Gram matrices built with plain loops
+// from hooked activations, solved by Gaussian elimination; and BatchNorm recomputation.
+#include <random>
+
+#include "data/loader.h"
+#include "models/model_io.h"
+#include "pleas/least_squares.h"
+#include "test_util.h"
+
+using namespace pleas;
+
+namespace {
+
+// Random 32x32 RGB images, in memory.
+class RandomImages : public data::Dataset {
+ public:
+  explicit RandomImages(size_t n) : n_(n) {}
+  size_t size() const override { return n_; }
+  int64_t label(size_t i) const override { return int64_t(i % 10); }
+  data::Image load(size_t i) const override {
+    data::Image im(32, 32, 3);
+    std::mt19937 rng(uint32_t(i + 1));
+    for (auto& p : im.pixels) p = uint8_t(rng() & 255);
+    return im;
+  }
+  std::string source(size_t i) const override { return "random[" + std::to_string(i) + "]"; }
+  int64_t num_classes() const override { return 10; }
+
+ private:
+  size_t n_;
+};
+
+struct Fixture {
+  std::unique_ptr<Model> a, b, merged;
+  PermSpec spec;
+  MergePlan plan;
+};
+
+Fixture setup(double ratio) {
+  Fixture s;
+  const std::string g = std::string(PLEAS_SOURCE_DIR) + "/tests/goldens/cifar_resnet20.weights.safetensors";
+  s.a = load_model(g);
+  canonicalize(*s.a);
+  s.spec = perm_spec(*s.a);
+  TensorDict sb = s.a->state_dict();
+  uint64_t seed = 7;
+  for (auto& [name, t] : sb)
+    if (t.dim() >= 2) t = add(t, mul(rand_normal(t.shape(), seed++), Tensor::full({1}, 0.02)));
+  s.b = build_model(sb, s.a->metadata, Device::cpu(), "B");
+  std::vector<std::vector<double>> sim;
+  for (auto& gr : s.spec.groups) sim.emplace_back(size_t(gr.size), 0.5);
+  s.plan = plan_merge(s.spec, identity_perms(s.spec), sim, uniform_k(s.spec, ratio), false);
+  std::string blocks;
+  TensorDict st = merge_state(s.spec, s.plan, s.a->state_dict(), s.b->state_dict(), &blocks);
+  Metadata meta = s.a->metadata;
+  if (!blocks.empty()) meta["pleas_blocks"] = blocks;
+  s.merged = build_model(st, meta, Device::cpu(), "merged");
+  return s;
+}
+
+data::DataLoader loader(size_t n, int64_t batch) {
+  return data::DataLoader(std::make_shared<RandomImages>(n), data::Transform::cifar(), batch, 1);
+}
+
+// Solves M x = r (n x n, m right-hand sides) by Gaussian elimination with partial pivoting.
+std::vector<double> gauss(std::vector<double> M, std::vector<double> R, int64_t n, int64_t m) {
+  for (int64_t c = 0; c < n; ++c) {
+    int64_t piv = c;
+    for (int64_t r = c + 1; r < n; ++r)
+      if (std::fabs(M[size_t(r * n + c)]) > std::fabs(M[size_t(piv * n + c)])) piv = r;
+    for (int64_t j = 0; j < n; ++j) std::swap(M[size_t(c * n + j)], M[size_t(piv * n + j)]);
+    for (int64_t j = 0; j < m; ++j) std::swap(R[size_t(c * m + j)], R[size_t(piv * m + j)]);
+    for (int64_t r = 0; r < n; ++r) {
+      if (r == c) continue;
+      double f = M[size_t(r * n + c)] / M[size_t(c * n + c)];
+      for (int64_t j = 0; j < n; ++j) M[size_t(r * n + j)] -= f * M[size_t(c * n + j)];
+      for (int64_t j = 0; j < m; ++j) R[size_t(r * m + j)] -= f * R[size_t(c * m + j)];
+    }
+  }
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < m; ++j) R[size_t(r * m + j)] /= M[size_t(r * n + r)];
+  return R;
+}
+
+}  // namespace
+
+// The A-only output rows of a partially merged 3x3 conv read [A-only | merged] inputs: fit them by
+// plain double loops (im2col written out, X̃ and Ỹ built per Eq. 1) and compare.
+TEST(LeastSquares, MatchesDenseReferenceOnABlock) {
+  Fixture s = setup(0.5);
+  auto ld = loader(6, 3);
+  LsqOptions opt;
+  opt.ridge = 1e-6;
+  opt.progress = false;
+  least_squares_refit(s.spec, s.plan, *s.a, *s.b, *s.merged, ld, opt);
+
+  const std::string path = "layer1.1.conv1";
+  const LayerSpec* ls = nullptr;
+  for (auto& l : s.spec.layers)
+    if (l.path == path) ls = &l;
+  ASSERT_NE(ls, nullptr);
+  auto ipos = merged_layout(s.spec, s.plan, ls->in), opos = merged_layout(s.spec, s.plan, ls->out);
+  int64_t ia = 0, im = 0, oa = 0;
+  for (auto& p : ipos) { ia += p.kind == 'A'; im += p.kind == 'M'; }
+  for (auto& p : opos) oa += p.kind == 'A';
+  const int64_t n = (ia + im) * 9;
+  std::vector<double> G(size_t(n * n), 0.0), C(size_t(n * oa), 0.0);
+  ld.start_epoch(0);
+  data::Batch b;
+  while (ld.next(b)) {
+    std::vector<double> xa, xb, ya, yb;
+    Shape xs, ys;
+    auto grab = [&](Model& m, std::vector<double>& x, std::vector<double>& y) {
+      Hooks h;
+      h.add(path, [&](const std::string&, const Tensor& in, const Tensor& out) {
+        x = test::host(in); y = test::host(out); xs = in.shape(); ys = out.shape();
+      });
+      ForwardCtx ctx;
+      ctx.hooks = &h;
+      m.forward(b.images, ctx);
+    };
+    grab(*s.a, xa, ya);
+    grab(*s.b, xb, yb);
+    const int64_t N = xs[0], Ci = xs[1], H = xs[2], W = xs[3], Co = ys[1];
+    auto xval = [&](const MergedPos& p, int64_t nn, int64_t h, int64_t w) {
+      double va = p.a >= 0 ? xa[size_t(((nn * Ci + p.a) * H + h) * W + w)] : 0;
+      double vb = p.b >= 0 ? xb[size_t(((nn * Ci + p.b) * H + h) * W + w)] : 0;
+      return p.kind == 'A' ? va : p.kind == 'B' ? vb : 0.5 * (va + vb);
+    };
+    for (int64_t nn = 0; nn < N; ++nn)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) {
+          std::vector<double> row(static_cast<size_t>(n));
+          for (int64_t q = 0; q < ia + im; ++q)
+            for (int64_t kh = 0; kh < 3; ++kh)
+              for (int64_t kw = 0; kw < 3; ++kw) {
+                int64_t hh = h + kh - 1, ww = w + kw - 1;
+                row[size_t(q * 9 + kh * 3 + kw)] = (hh < 0 || ww < 0 || hh >= H || ww >= W) ? 0 : xval(ipos[size_t(q)], nn, hh, ww);
+              }
+          for (int64_t i = 0; i < n; ++i) {
+            for (int64_t j = 0; j < n; ++j) G[size_t(i * n + j)] += row[size_t(i)] * row[size_t(j)];
+            for (int64_t r = 0; r < oa; ++r)
+              C[size_t(i * oa + r)] += row[size_t(i)] * ya[size_t(((nn * Co + opos[size_t(r)].a) * H + h) * W + w)];
+          }
+        }
+  }
+  double tr = 0;
+  for (int64_t i = 0; i < n; ++i) tr += G[size_t(i * n + i)];
+  for (int64_t i = 0; i < n; ++i) G[size_t(i * n + i)] += 1e-6 * tr / double(n) + 1e-12;
+  std::vector<double> x = gauss(G, C, n, oa);  // [n, oa] = W_blockᵀ
+  Conv2d* conv = nullptr;
+  for (Conv2d* c : s.merged->convs())
+    if (c->path == path) conv = c;
+  ASSERT_NE(conv, nullptr);
+  ASSERT_FALSE(conv->blocks.empty());
+  auto wv = test::host(conv->block_weight[0]);  // [oa, ia+im, 3, 3]
+  std::vector<double> ref(wv.size());
+  for (int64_t r = 0; r < oa; ++r)
+    for (int64_t c = 0; c < n; ++c) ref[size_t(r * n + c)] = x[size_t(c * oa + r)];
+  EXPECT_TRUE(test::all_close(wv, ref, 2e-4, 2e-3));
+}
+
+// Merging a model with itself at k = d: least squares reproduces the model on the merge data
+// (targets are exactly X W; weights agree up to the data's null space), and BatchNorm
+// recomputation gives what recomputing the model itself gives.
+TEST(LeastSquares, SelfMergeRecoversWeights) {
+  Fixture s = setup(0.0);
+  s.b = build_model(s.a->state_dict(), s.a->metadata, Device::cpu(), "B");
+  std::string blocks;
+  TensorDict st = merge_state(s.spec, s.plan, s.a->state_dict(), s.b->state_dict(), &blocks);
+  s.merged = build_model(st, s.a->metadata, Device::cpu(), "merged");
+  auto ld = loader(24, 8);
+  LsqOptions opt;
+  opt.ridge = 1e-9;
+  opt.progress = false;
+  least_squares_refit(s.spec, s.plan, *s.a, *s.b, *s.merged, ld, opt);
+  ld.start_epoch(0);
+  data::Batch b;
+  ASSERT_TRUE(ld.next(b));
+  Tensor x = b.images;
+  EXPECT_TRUE(test::all_close_scaled(s.merged->forward(x), s.a->forward(x), 1e-3, 1e-3));
+  // The stem (27 unknowns per unit, well determined) recomputes to the parent's statistics.
+  recompute_batch_norm(*s.merged, ld, false);
+  recompute_batch_norm(*s.a, ld, false);
+  BatchNorm2d* bm = s.merged->batch_norms()[0];
+  BatchNorm2d* ba = s.a->batch_norms()[0];
+  EXPECT_TRUE(test::all_close(bm->running_mean, test::host(ba->running_mean), 1e-4, 1e-4));
+  EXPECT_TRUE(test::all_close(bm->running_var, test::host(ba->running_var), 1e-4, 1e-4));
+}
+
+TEST(LeastSquares, ObjectivesParse) {
+  EXPECT_EQ(parse_objective("regmean"), LsqObjective::regmean);
+  EXPECT_THROW(parse_objective("adam"), Error);
+}
