@@ -12,5 +12,6 @@ Command add_devices(CLI::App& app);
 Command add_conv_demo(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_eval(CLI::App& app);
+Command add_merge(CLI::App& app);
 
 }  // namespace pleas::cli

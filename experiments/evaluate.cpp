@@ -39,6 +39,15 @@ EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const dat
                     const EvalOptions& opt) {
   const int64_t outputs = m.num_classes();
   std::vector<int64_t> map = label_map(m.classes, outputs, *ds);
+  std::vector<int64_t> cand = opt.outputs;
+  if (cand.empty())
+    for (int64_t j = 0; j < outputs; ++j) cand.push_back(j);
+  for (int64_t j : cand) PLEAS_CHECK(j >= 0 && j < outputs, "evaluate: output ", j, " out of range");
+  if (!opt.outputs.empty()) {  // only the classes of the selected outputs count
+    std::vector<int64_t> keep(map.size(), -1);
+    for (int64_t j : cand) keep[size_t(j)] = map[size_t(j)];
+    map = keep;
+  }
   // Images of the classes the model knows, the first `limit_per_class` of each.
   std::vector<bool> known(size_t(ds->num_classes()), false);
   for (int64_t l : map)
@@ -70,8 +79,8 @@ EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const dat
     const float* p = logits.data<float>();
     for (size_t i = 0; i < labels.size(); ++i) {
       const float* row = p + int64_t(i) * outputs;
-      int64_t best = 0;
-      for (int64_t j = 1; j < outputs; ++j)
+      int64_t best = cand[0];
+      for (int64_t j : cand)
         if (row[j] > row[best]) best = j;  // first index on ties, as torch.argmax
       r.correct += map[size_t(best)] == labels[i];
       ++r.images;

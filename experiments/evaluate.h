@@ -19,6 +19,7 @@ struct EvalOptions {
   int threads = 2;
   Device device = Device::cpu();
   bool progress = true;         // a progress line on stderr
+  std::vector<int64_t> outputs; // score only these logits (one head of a two-head model); empty = all
 };
 
 struct EvalResult {

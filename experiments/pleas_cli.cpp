@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
       pleas::cli::add_conv_demo(app),
       pleas::cli::add_info(app),
       pleas::cli::add_eval(app),
+      pleas::cli::add_merge(app),
   };
   CLI11_PARSE(app, argc, argv);
   try {
