@@ -13,5 +13,6 @@ Command add_conv_demo(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_merge(CLI::App& app);
+Command add_table(CLI::App& app);
 
 }  // namespace pleas::cli

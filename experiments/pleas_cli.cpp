@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
       pleas::cli::add_info(app),
       pleas::cli::add_eval(app),
       pleas::cli::add_merge(app),
+      pleas::cli::add_table(app),
   };
   CLI11_PARSE(app, argc, argv);
   try {
