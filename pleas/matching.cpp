@@ -1,0 +1,405 @@
+#include "pleas/matching.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+
+#include "kernels/ops.h"
+#include "pleas/lap.h"
+
+namespace pleas {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+const char* const kBnParams[] = {".weight", ".bias", ".running_mean", ".running_var"};
+
+Tensor as_index(const std::vector<int64_t>& v, Device dev) {
+  return Tensor::from_vector(v, {int64_t(v.size())}, dev);
+}
+
+void check_perms(const char* op, const PermSpec& spec, const std::vector<std::vector<int64_t>>& perms) {
+  PLEAS_CHECK(perms.size() == spec.groups.size(), op, ": ", perms.size(), " permutations for ",
+              spec.groups.size(), " groups");
+  for (size_t g = 0; g < perms.size(); ++g) {
+    const int64_t d = spec.groups[g].size;
+    PLEAS_CHECK(int64_t(perms[g].size()) == d, op, ": permutation of group ", spec.groups[g].name,
+                " has ", perms[g].size(), " entries, the group has ", d, " units");
+    std::vector<bool> seen(size_t(d), false);
+    for (int64_t v : perms[g]) {
+      PLEAS_CHECK(v >= 0 && v < d && !seen[size_t(v)], op, ": permutation of group ",
+                  spec.groups[g].name, " is not a permutation of 0..", d - 1);
+      seen[size_t(v)] = true;
+    }
+  }
+}
+
+// Fisher–Yates over std::mt19937_64 with unbiased draws (rejection), so that the visiting order is
+// the same on every platform (std::shuffle's algorithm is implementation-defined).
+void shuffle(std::vector<int>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) {
+    const uint64_t n = i, limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t r;
+    do r = rng(); while (r >= limit);
+    std::swap(v[i - 1], v[size_t(r % n)]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight matching
+
+// The state tensors of spec's layers, on `dev`, with A and B checked to agree in shape.
+struct States {
+  TensorDict a, b;
+};
+
+std::vector<std::string> param_names(const LayerSpec& l) {
+  std::vector<std::string> n;
+  switch (l.kind) {
+    case LayerKind::conv:
+    case LayerKind::linear:
+      n.push_back(l.path + ".weight");
+      if (l.has_bias) n.push_back(l.path + ".bias");
+      break;
+    case LayerKind::bn:
+      for (const char* p : kBnParams) n.push_back(l.path + p);
+      break;
+    case LayerKind::channel_map:  // no weights
+      break;
+  }
+  return n;
+}
+
+States upload(const char* op, const PermSpec& spec, const TensorDict& A, const TensorDict& B, Device dev) {
+  States s;
+  for (const LayerSpec& l : spec.layers) {
+    const int64_t out = spec.layout_size(l.out), in = spec.layout_size(l.in);
+    for (const std::string& name : param_names(l)) {
+      auto ia = A.find(name), ib = B.find(name);
+      PLEAS_CHECK(ia != A.end(), op, ": state A has no tensor ", name);
+      PLEAS_CHECK(ib != B.end(), op, ": state B has no tensor ", name);
+      const Tensor &ta = ia->second, &tb = ib->second;
+      PLEAS_CHECK(ta.dtype() == DType::f32 && tb.dtype() == DType::f32, op, ": ", name, " must be f32 in both states, got ",
+                  ta.str(), " and ", tb.str());
+      PLEAS_CHECK(ta.shape() == tb.shape(), op, ": ", name, " is ", shape_str(ta.shape()), " in A but ",
+                  shape_str(tb.shape()), " in B");
+      const bool matrix = name == l.path + ".weight" && l.kind != LayerKind::bn;
+      PLEAS_CHECK(ta.dim() >= 1 && ta.size(0) == out && (!matrix || (ta.dim() >= 2 && ta.size(1) == in)), op,
+                  ": ", name, " ", shape_str(ta.shape()), " does not fit the spec's layouts (out ", out,
+                  matrix ? ", in " + std::to_string(in) : std::string(), ")");
+      s.a[name] = ta.to(dev);
+      s.b[name] = tb.to(dev);
+    }
+  }
+  return s;
+}
+
+// Units off..off+d of t along `axis` as rows [d, k]: the slice with `axis` swapped to the front,
+// the other axes flattened (the same order for A and B, so row inner products are ⟨unit, unit⟩).
+Tensor unit_rows(const Tensor& t, int axis, int64_t off, int64_t d) {
+  Tensor s = t.narrow(axis, off, d);
+  if (axis != 0) s = s.transpose(0, axis);
+  return s.contiguous().reshape({d, -1});
+}
+
+// The unit matrices of group g in one state: one [d, k] matrix per (layer, axis) where g appears
+// (rows = g's units, in the same order for A and B), so that C_g = Σ_terms a · bᵀ. With `perms`
+// (model B) each matrix's OTHER axis is permuted by the current permutations; without (model A,
+// never permuted) it is left as is.
+using Terms = std::vector<Tensor>;
+
+Terms unit_matrices(const PermSpec& spec, const TensorDict& s, int g, const std::vector<std::vector<int64_t>>* perms,
+                    Device dev) {
+  const int64_t d = spec.groups[size_t(g)].size;
+  auto other = [&](const Tensor& w, int axis, const Layout& l) {  // w's `axis` permuted along layout l
+    return perms ? index_select(w, axis, as_index(layout_index(spec, l, *perms), dev)) : w;
+  };
+  Terms terms;
+  for (const LayerSpec& l : spec.layers) {
+    if (l.kind == LayerKind::channel_map) continue;
+    const int64_t oo = spec.group_offset(l.out, g), io = spec.group_offset(l.in, g);
+    if (l.kind == LayerKind::bn) {
+      if (oo < 0) continue;
+      // BN's four per-channel vectors: one [d, 4] matrix (a sum of four outer products).
+      std::vector<Tensor> v;
+      for (const char* p : kBnParams) v.push_back(unit_rows(s.at(l.path + p), 0, oo, d));
+      terms.push_back(cat(v, 1));
+      continue;
+    }
+    const Tensor& w = s.at(l.path + ".weight");
+    if (oo >= 0) {  // axis 0: rows of g, the input axis permuted
+      terms.push_back(unit_rows(other(w.narrow(0, oo, d), 1, l.in), 0, 0, d));
+      if (l.has_bias) terms.push_back(unit_rows(s.at(l.path + ".bias"), 0, oo, d));
+    }
+    if (io >= 0)  // axis 1: columns of g, the output axis permuted
+      terms.push_back(unit_rows(other(w.narrow(1, io, d), 0, l.out), 1, 0, d));
+  }
+  return terms;
+}
+
+// C_g[i][j] = Σ_terms ⟨a_i, b_j⟩ = Σ_terms (a bᵀ)[i][j], each product on the device in f32, summed
+// over terms in f64 on the host.
+std::vector<double> terms_cost(const Terms& a, const Terms& b, int64_t d) {
+  std::vector<double> c(size_t(d * d), 0.0);
+  for (size_t t = 0; t < a.size(); ++t) {
+    const std::vector<double> p = matmul(a[t], b[t], false, true).to_double_vector();
+    for (size_t k = 0; k < c.size(); ++k) c[k] += p[k];
+  }
+  return c;
+}
+
+// ‖row i‖² summed over the matrices: the squared norm of each unit over all of its entries.
+std::vector<double> terms_sq_norms(const Terms& terms, int64_t d) {
+  std::vector<double> n(size_t(d), 0.0);
+  for (const Tensor& x : terms) {
+    const std::vector<double> v = sum(mul(x, x), {1}).to_double_vector();
+    for (size_t i = 0; i < n.size(); ++i) n[i] += v[i];
+  }
+  return n;
+}
+
+double matched_total(const std::vector<double>& c, const std::vector<int64_t>& p) {
+  const int64_t d = int64_t(p.size());
+  double s = 0;
+  for (int64_t i = 0; i < d; ++i) s += c[size_t(i * d + p[size_t(i)])];
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activation matching
+
+// Float64 moments of one group's (A, B) unit activations: per-unit sums on the host, the cross
+// moment on the models' device.
+struct Moments {
+  int64_t d = 0;
+  double n = 0;                             // samples (images · pixels, over all sites)
+  std::vector<double> sa, sb, saa, sbb;     // Σxa, Σxb, Σxa², Σxb²
+  Tensor cross;                             // f64 [d, d]: Σ xaᵀ xb
+};
+
+// Per-channel Σx and Σx² of a site's tensor (every channel, over all other dims), from the f64
+// channel statistics: Σx = n·mean, Σx² = n·(var + mean²).
+struct SiteSums {
+  double n = 0;
+  std::vector<double> s, ss;
+};
+
+SiteSums site_sums(const Tensor& x) {
+  const ChannelStats st = batch_channel_stats(x);
+  SiteSums r;
+  r.n = double(st.count);
+  r.s = st.mean.to_double_vector();
+  r.ss = st.var.to_double_vector();
+  for (size_t c = 0; c < r.s.size(); ++c) {
+    r.ss[c] = r.n * (r.ss[c] + r.s[c] * r.s[c]);
+    r.s[c] *= r.n;
+  }
+  return r;
+}
+
+// Channels off..off+d of x [N, C, ...] as samples [N·Π(spatial), d] (channels last, contiguous).
+Tensor unit_samples(const Tensor& x, int64_t off, int64_t d) {
+  std::vector<int> dims = {0};
+  for (int k = 2; k < x.dim(); ++k) dims.push_back(k);
+  dims.push_back(1);
+  return x.narrow(1, off, d).permute(dims).contiguous().reshape({-1, d});
+}
+
+}  // namespace
+
+std::vector<double> weight_matching_cost(const PermSpec& spec, const TensorDict& A, const TensorDict& B,
+                                         const std::vector<std::vector<int64_t>>& perms, int group, Device dev) {
+  const char* op = "weight_matching_cost";
+  PLEAS_CHECK(group >= 0 && size_t(group) < spec.groups.size(), op, ": group ", group, " out of range [0, ",
+              spec.groups.size(), ")");
+  check_perms(op, spec, perms);
+  const States s = upload(op, spec, A, B, dev);
+  return terms_cost(unit_matrices(spec, s.a, group, nullptr, dev), unit_matrices(spec, s.b, group, &perms, dev),
+                    spec.groups[size_t(group)].size);
+}
+
+Matching weight_matching(const PermSpec& spec, const TensorDict& A, const TensorDict& B, uint64_t seed,
+                         int max_sweeps, Device dev) {
+  const char* op = "weight_matching";
+  PLEAS_CHECK(max_sweeps >= 1, op, ": max_sweeps must be >= 1, got ", max_sweeps);
+  const States s = upload(op, spec, A, B, dev);  // A and B uploaded once
+  Matching m;
+  m.perms = identity_perms(spec);
+  std::vector<Terms> a_terms(spec.groups.size());  // A's unit matrices never change
+  for (size_t g = 0; g < spec.groups.size(); ++g) a_terms[g] = unit_matrices(spec, s.a, int(g), nullptr, dev);
+
+  std::vector<int> order;
+  for (size_t g = 0; g < spec.groups.size(); ++g)
+    if (!spec.groups[g].fixed) order.push_back(int(g));
+  std::mt19937_64 rng(seed);
+
+  // Coordinate descent: each step maximises the objective over P_g exactly (a linear assignment),
+  // so the objective never decreases; a sweep that improves it nowhere is a fixed point.
+  while (m.sweeps < max_sweeps) {
+    shuffle(order, rng);
+    double total = 0, best_gain = 0;
+    for (int g : order) {
+      const int64_t d = spec.groups[size_t(g)].size;
+      const std::vector<double> c = terms_cost(a_terms[size_t(g)], unit_matrices(spec, s.b, g, &m.perms, dev), d);
+      const double old_value = matched_total(c, m.perms[size_t(g)]);
+      Assignment a = solve_assignment(c, d, /*maximize=*/true);
+      best_gain = std::max(best_gain, a.cost - old_value);
+      total += a.cost;
+      m.perms[size_t(g)] = std::move(a.col_of_row);
+    }
+    ++m.sweeps;
+    // |objective| is taken as the sweep's Σ_g of the groups' new values (each with the perms of
+    // its moment); the LAP is optimal, so gains are >= 0 up to rounding.
+    if (!(best_gain > 1e-9 * std::fabs(total))) break;
+  }
+
+  // Final costs with all permutations fixed: objective and cosine similarity of matched pairs.
+  m.similarity.resize(spec.groups.size());
+  for (size_t g = 0; g < spec.groups.size(); ++g) {
+    const int64_t d = spec.groups[g].size;
+    const Terms b_terms = unit_matrices(spec, s.b, int(g), &m.perms, dev);
+    const std::vector<double> c = terms_cost(a_terms[g], b_terms, d);
+    const std::vector<double> na = terms_sq_norms(a_terms[g], d), nb = terms_sq_norms(b_terms, d);
+    const std::vector<int64_t>& p = m.perms[g];
+    m.similarity[g].resize(size_t(d));
+    for (int64_t i = 0; i < d; ++i) {
+      const int64_t j = p[size_t(i)];
+      const double den = std::sqrt(na[size_t(i)]) * std::sqrt(nb[size_t(j)]);
+      m.similarity[g][size_t(i)] = den > 0 ? c[size_t(i * d + j)] / den : 0.0;
+    }
+    if (!spec.groups[g].fixed) m.objective += matched_total(c, p);
+  }
+  return m;
+}
+
+Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::DataLoader& loader, bool progress) {
+  const char* op = "activation_matching";
+  const Device dev = A.device();
+  PLEAS_CHECK(B.device() == dev, op, ": models on different devices (", dev.str(), " and ", B.device().str(), ")");
+
+  // Per non-fixed group, its moments; per site, the (group, offset) pairs it feeds.
+  std::map<int, Moments> mom;
+  struct Feed { int group; int64_t offset; };
+  std::vector<std::vector<Feed>> feeds(spec.sites.size());
+  for (size_t si = 0; si < spec.sites.size(); ++si) {
+    int64_t off = 0;
+    for (int g : spec.sites[si].layout) {
+      const PermGroup& pg = spec.groups[size_t(g)];
+      if (!pg.fixed) {
+        feeds[si].push_back({g, off});
+        Moments& mg = mom[g];
+        if (!mg.cross.defined()) {
+          mg.d = pg.size;
+          for (auto* v : {&mg.sa, &mg.sb, &mg.saa, &mg.sbb}) v->assign(size_t(pg.size), 0.0);
+          mg.cross = Tensor::zeros({pg.size, pg.size}, DType::f64, dev);
+        }
+      }
+      off += pg.size;
+    }
+  }
+  for (size_t g = 0; g < spec.groups.size(); ++g)
+    PLEAS_CHECK(spec.groups[g].fixed || mom.count(int(g)), op, ": group ", spec.groups[g].name,
+                " appears at no activation site of the spec");
+
+  // A's forward holds its site outputs; B's forward accumulates each site against A's as it comes
+  // (so at most one model's activations of a batch are held at a time).
+  std::vector<Tensor> held(spec.sites.size());
+  std::vector<SiteSums> held_sums(spec.sites.size());
+  std::vector<int> seen_b(spec.sites.size(), 0);
+  auto value = [&](size_t si, const Tensor& out, const char* which) {
+    const ActSite& site = spec.sites[si];
+    PLEAS_CHECK(out.dim() >= 2 && out.size(1) == spec.layout_size(site.layout), op, ": site ", site.path,
+                " of model ", which, " has output ", shape_str(out.shape()), ", the spec expects ",
+                spec.layout_size(site.layout), " channels on dim 1");
+    return site.relu ? relu(out) : out.clone();  // hooked tensors may be overwritten later
+  };
+  Hooks ha, hb;
+  for (size_t si = 0; si < spec.sites.size(); ++si) {
+    ha.add(spec.sites[si].path, [&, si](const std::string&, const Tensor&, const Tensor& out) {
+      held[si] = value(si, out, "A");
+      held_sums[si] = site_sums(held[si]);
+    });
+    hb.add(spec.sites[si].path, [&, si](const std::string&, const Tensor&, const Tensor& out) {
+      const ActSite& site = spec.sites[si];
+      PLEAS_CHECK(held[si].defined(), op, ": site ", site.path, " was reported by model B but not by model A");
+      const Tensor xb = value(si, out, "B");
+      PLEAS_CHECK(xb.shape() == held[si].shape(), op, ": site ", site.path, " is ", shape_str(held[si].shape()),
+                  " in A but ", shape_str(xb.shape()), " in B");
+      const SiteSums& ua = held_sums[si];
+      const SiteSums ub = site_sums(xb);
+      for (const Feed& f : feeds[si]) {
+        Moments& mg = mom.at(f.group);
+        for (size_t i = 0; i < size_t(mg.d); ++i) {
+          const size_t c = size_t(f.offset) + i;
+          mg.sa[i] += ua.s[c];
+          mg.sb[i] += ub.s[c];
+          mg.saa[i] += ua.ss[c];
+          mg.sbb[i] += ub.ss[c];
+        }
+        cross_accumulate(mg.cross, unit_samples(held[si], f.offset, mg.d), unit_samples(xb, f.offset, mg.d));
+        mg.n += ua.n;
+      }
+      held[si] = Tensor();
+      ++seen_b[si];
+    });
+  }
+  ForwardCtx ca, cb;
+  ca.hooks = &ha;
+  cb.hooks = &hb;
+
+  loader.start_epoch(0);
+  data::Batch batch;
+  int64_t batches = 0;
+  while (loader.next(batch)) {
+    const Tensor x = batch.images.to(dev);
+    std::fill(seen_b.begin(), seen_b.end(), 0);
+    A.forward(x, ca);
+    B.forward(x, cb);
+    for (size_t si = 0; si < spec.sites.size(); ++si)
+      PLEAS_CHECK(seen_b[si] == 1, op, ": site ", spec.sites[si].path, " was reported ", seen_b[si],
+                  " times by model B in one forward (expected once)");
+    ++batches;
+    if (progress)
+      std::fprintf(stderr, "activation matching: batch %lld/%lld\n", static_cast<long long>(batches),
+                   static_cast<long long>(loader.num_batches()));
+  }
+  PLEAS_CHECK(batches > 0, op, ": the loader produced no batches");
+
+  // corr[i][j] = (E[xa_i xb_j] − μa_i μb_j) / (σa_i σb_j + 1e-12), σ² = E[x²] − μ² (clamped at 0).
+  Matching m;
+  m.perms = identity_perms(spec);
+  m.similarity.resize(spec.groups.size());
+  for (size_t g = 0; g < spec.groups.size(); ++g)
+    m.similarity[g].assign(size_t(spec.groups[g].size), 1.0);  // fixed groups: identity, not measured
+  for (auto& [g, mg] : mom) {
+    const int64_t d = mg.d;
+    const double n = mg.n;
+    const auto &sa = mg.sa, &sb = mg.sb, &saa = mg.saa, &sbb = mg.sbb;
+    std::vector<double> corr = mg.cross.to_double_vector();
+    const size_t du = size_t(d);
+    std::vector<double> ma(du), mb(du), da(du), db(du);
+    for (size_t i = 0; i < size_t(d); ++i) {
+      ma[i] = sa[i] / n;
+      mb[i] = sb[i] / n;
+      da[i] = std::sqrt(std::max(saa[i] / n - ma[i] * ma[i], 0.0));
+      db[i] = std::sqrt(std::max(sbb[i] / n - mb[i] * mb[i], 0.0));
+    }
+    for (size_t i = 0; i < size_t(d); ++i)
+      for (size_t j = 0; j < size_t(d); ++j) {
+        double& c = corr[i * size_t(d) + j];
+        c = (c / n - ma[i] * mb[j]) / (da[i] * db[j] + 1e-12);
+      }
+    Assignment a = solve_assignment(corr, d, /*maximize=*/true);
+    for (int64_t i = 0; i < d; ++i)
+      m.similarity[size_t(g)][size_t(i)] = corr[size_t(i * d + a.col_of_row[size_t(i)])];
+    m.objective += a.cost;
+    m.perms[size_t(g)] = std::move(a.col_of_row);
+  }
+  return m;
+}
+
+}  // namespace pleas
