@@ -74,7 +74,7 @@ std::vector<double> r_from_k(const FootprintModel& model, const std::vector<int6
 }
 
 FootprintModel footprint_from_layers(const std::vector<FootprintGroup>& groups,
-                                     const std::vector<LayerSpec>& layers) {
+                                     const std::vector<FootprintLayer>& layers) {
   FootprintModel m;
   for (const auto& g : groups) m.add_group(g.name, g.d);
   auto lookup = [&](const std::string& layer, const std::string& name, int64_t extent) {
@@ -118,7 +118,7 @@ FootprintModel footprint_cifar_resnet(int blocks_per_stage, std::vector<int64_t>
   PLEAS_CHECK(blocks_per_stage > 0 && widths.size() == 3 && num_classes > 0 && image > 0,
               "footprint_cifar_resnet: need blocks_per_stage > 0, 3 widths, classes and image > 0");
   std::vector<FootprintGroup> groups;
-  std::vector<LayerSpec> layers;
+  std::vector<FootprintLayer> layers;
   for (int s = 0; s < 3; ++s) groups.push_back({"stream" + std::to_string(s + 1), widths[s]});
   int64_t hw = image;
   layers.push_back({"conv1", TermKind::conv, "", "stream1", 3, widths[0], 3, 3, hw * hw, false});
@@ -149,7 +149,7 @@ FootprintModel footprint_resnet(std::vector<int> layers, bool bottleneck, int64_
   const int64_t expansion = bottleneck ? 4 : 1;
   const int64_t planes[4] = {64, 128, 256, 512};
   std::vector<FootprintGroup> groups;
-  std::vector<LayerSpec> L;
+  std::vector<FootprintLayer> L;
   // layer1.0 has a downsample iff the stream width differs from conv1's 64 channels.
   const bool stem_group = 64 != planes[0] * expansion;
   if (stem_group) groups.push_back({"stem", 64});

@@ -82,7 +82,7 @@ std::vector<double> r_from_k(const FootprintModel& model, const std::vector<int6
 // ---- builders ----
 
 // One layer of an explicit description (for building the model from a real network).
-struct LayerSpec {
+struct FootprintLayer {
   std::string name;
   TermKind kind = TermKind::conv;  // conv, linear or norm
   std::string in_group, out_group;  // empty = ungrouped (then in_ch / out_ch give the extent)
@@ -93,7 +93,7 @@ struct LayerSpec {
 };
 // Groups must be listed (name, d) first; every grouped axis's extent must equal the group's d.
 FootprintModel footprint_from_layers(const std::vector<FootprintGroup>& groups,
-                                     const std::vector<LayerSpec>& layers);
+                                     const std::vector<FootprintLayer>& layers);
 
 // akamaster CIFAR ResNet-(6n+2): blocks_per_stage = n (3 for ResNet-20).
 FootprintModel footprint_cifar_resnet(int blocks_per_stage, std::vector<int64_t> widths = {16, 32, 64},

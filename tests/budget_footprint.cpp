@@ -141,7 +141,7 @@ TEST(BudgetFootprint, MonotoneAndBilinear) {
 
 TEST(BudgetFootprint, FromLayersAndErrors) {
   const std::vector<FootprintGroup> groups = {{"a", 4}, {"b", 6}};
-  const std::vector<LayerSpec> layers = {
+  const std::vector<FootprintLayer> layers = {
       {"c1", TermKind::conv, "", "a", 3, 4, 3, 3, 100, true},
       {"n1", TermKind::norm, "", "a", 0, 4},
       {"c2", TermKind::conv, "a", "b", 4, 6, 1, 1, 25, false},
