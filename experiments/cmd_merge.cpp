@@ -17,7 +17,7 @@ namespace {
 
 struct MergeArgs {
   std::string a, b, method = "pleas", match = "weight", data, out, eval_data, json, k_file, device = "cpu";
-  std::string objective = "ensemble";
+  std::string objective = "ensemble", loo, metric = "params";
   double ratio = -1, budget = -1, ridge = 1e-5;
   int64_t per_class = 200, skip = 0, batch = 100, max_positions = 0;
   uint64_t seed = 0;
@@ -59,6 +59,8 @@ Command add_merge(CLI::App& app) {
   auto* kf = sub->add_option("--k", m.k_file, "JSON file {group: k} (e.g. from pleas budget --json)");
   ratio->excludes(budget)->excludes(kf);
   budget->excludes(kf);
+  sub->add_option("--loo", m.loo, "with --budget: choose k per group by the budget solver from this leave-one-out table");
+  sub->add_option("--metric", m.metric, "with --loo: params | flops");
   sub->add_option("--data", m.data, "merge data: image folder or *-images-idx3-ubyte file")->required();
   sub->add_option("--per-class", m.per_class, "merge images per class (the first K in sorted order)");
   sub->add_option("--skip-per-class", m.skip, "skip the first S images of each class");
@@ -91,9 +93,22 @@ Command add_merge(CLI::App& app) {
     o.lsq.objective = parse_objective(m.objective);
     o.lsq.ridge = m.ridge;
     o.lsq.max_positions = m.max_positions;
+    nlohmann::json budget_info;
     if (!m.k_file.empty()) {
       canonicalize(*A);
       o.k = read_k_file(m.k_file, perm_spec(*A));
+    } else if (!m.loo.empty()) {
+      PLEAS_CHECK(m.budget > 0, "--loo needs --budget");
+      canonicalize(*A);
+      PermSpec spec = perm_spec(*A);
+      LooTable t = read_loo(m.loo);
+      PLEAS_CHECK(t.footprint.groups.size() + 2 == spec.groups.size(), m.loo, ": table for ",
+                  t.footprint.groups.size(), " groups, the model has ", spec.groups.size() - 2);
+      BudgetChoice c = choose_k(t, m.budget, m.metric == "flops" ? Metric::flops : Metric::params, 1);
+      o.k = spec_k_from_footprint(spec, c.rounded.k);
+      o.budget = -1;
+      budget_info = {{"loo", m.loo}, {"predicted_top1", c.predicted}, {"gap", c.result.gap},
+                     {"solve_ms", c.result.solve_ms}, {"relative_footprint", c.rounded.relative_footprint}};
     }
     if (!m.quiet) std::fprintf(stderr, "merge %s + %s: %s (%s matching), %zu merge images\n", m.a.c_str(),
                                m.b.c_str(), m.method.c_str(), m.match.c_str(), merge_ds->size());
@@ -105,6 +120,7 @@ Command add_merge(CLI::App& app) {
                         {"separate_heads", r.separate_heads}, {"seed", m.seed}};
     if (r.ratio >= 0) j["ratio"] = r.ratio;
     if (m.budget > 0) j["budget"] = m.budget;
+    if (!budget_info.is_null()) j["budget_solver"] = budget_info;
     nlohmann::json stages = nlohmann::json::object(), kj = nlohmann::json::object();
     for (auto& [name, s] : r.stages) stages[name] = s;
     for (size_t g = 0; g < r.spec.groups.size(); ++g)

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
       pleas::cli::add_eval(app),
       pleas::cli::add_merge(app),
       pleas::cli::add_table(app),
+      pleas::cli::add_loo(app),
+      pleas::cli::add_budget(app),
   };
   CLI11_PARSE(app, argc, argv);
   try {
