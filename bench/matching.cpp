@@ -10,6 +10,7 @@
 
 #include "bench_util.h"
 #include "data/loader.h"
+#include "data/synthetic.h"
 #include "kernels/ops.h"
 #include "models/model_io.h"
 #include "pleas/matching.h"
@@ -129,31 +130,13 @@ void BM_WeightMatchingResNet50Sweep(benchmark::State& st) {
   st.SetLabel(dev.str() + " full-width ResNet-50, random weights, 1 sweep");
 }
 
-// A dataset of random 32x32 RGB images.
-class RandomImages : public data::Dataset {
- public:
-  explicit RandomImages(size_t n) : n_(n) {}
-  size_t size() const override { return n_; }
-  int64_t label(size_t i) const override { return int64_t(i % 10); }
-  data::Image load(size_t i) const override {
-    data::Image img(32, 32, 3);
-    std::mt19937_64 rng(i);
-    for (auto& px : img.pixels) px = uint8_t(rng() & 0xff);
-    return img;
-  }
-  std::string source(size_t i) const override { return "random[" + std::to_string(i) + "]"; }
-  int64_t num_classes() const override { return 10; }
-
- private:
-  size_t n_;
-};
 
 // Activation matching of ResNet-20 over 4 batches of 64 images (both forwards + f64 moments + LAP).
 void BM_ActivationMatchingResNet20(benchmark::State& st) {
   const Device dev = bench::device_arg(st);
   if (!bench::device_ok(st, dev)) return;
   Pair p = make_pair("cifar_resnet20", 0.1, dev);
-  data::DataLoader loader(std::make_shared<RandomImages>(256), data::Transform::cifar(), 64, 2, dev);
+  data::DataLoader loader(std::make_shared<data::RandomImageDataset>(256), data::Transform::cifar(), 64, 2, dev);
   for (auto _ : st) {
     Matching m = activation_matching(p.spec, *p.a, *p.b, loader, false);
     bench::sync(dev);

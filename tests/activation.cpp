@@ -19,14 +19,6 @@ std::vector<double> map_ref(const Tensor& x, double (*f)(double)) {
 double relu_ref(double v) { return v > 0 ? v : 0; }
 double gelu_ref(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST(Activation, ReluMatchesReference) {
@@ -112,13 +104,13 @@ TEST(Activation, CoalesceDims) {
 
 TEST(Activation, Errors) {
   const Tensor x = test::random_tensor({3, 4}, 7).to(DType::f64);
-  std::string m = error_of([&] { relu(x); });
+  std::string m = test::error_of([&] { relu(x); });
   EXPECT_NE(m.find("relu"), std::string::npos) << m;
   EXPECT_NE(m.find("f32"), std::string::npos) << m;
-  m = error_of([&] { gelu(x); });
+  m = test::error_of([&] { gelu(x); });
   EXPECT_NE(m.find("gelu"), std::string::npos) << m;
   Tensor xi = x;
-  m = error_of([&] { relu_(xi); });
+  m = test::error_of([&] { relu_(xi); });
   EXPECT_NE(m.find("relu_"), std::string::npos) << m;
   EXPECT_THROW(relu(Tensor()), Error);
 }

@@ -12,17 +12,9 @@ using test::host;
 
 namespace {
 // The message of the pleas::Error thrown by f ("" when none is thrown).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 #define EXPECT_ERROR_HAS(stmt, ...)                                        \
   do {                                                                     \
-    const std::string msg_ = error_of([&] { stmt; });                      \
+    const std::string msg_ = test::error_of([&] { stmt; });                      \
     EXPECT_FALSE(msg_.empty()) << #stmt " did not throw";                  \
     for (const char* s_ : {__VA_ARGS__})                                   \
       EXPECT_NE(msg_.find(s_), std::string::npos) << msg_ << " lacks " << s_; \

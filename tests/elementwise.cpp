@@ -42,14 +42,6 @@ std::vector<double> binary_ref(const Tensor& a, const Tensor& b, const Shape& ou
   return r;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const BinaryOp kOps[] = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div};
 
@@ -66,7 +58,7 @@ TEST(BroadcastShapes, NumPyRules) {
   EXPECT_EQ(broadcast_shapes({}, {2, 5}, "t"), (Shape{2, 5}));
   EXPECT_EQ(broadcast_shapes({0, 1}, {1, 3}, "t"), (Shape{0, 3}));
   EXPECT_EQ(broadcast_shapes({5, 1, 7}, {6, 1}, "t"), (Shape{5, 6, 7}));
-  const std::string m = error_of([] { broadcast_shapes({2, 3}, {4, 3}, "mul"); });
+  const std::string m = test::error_of([] { broadcast_shapes({2, 3}, {4, 3}, "mul"); });
   EXPECT_NE(m.find("mul"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 3]"), std::string::npos) << m;
   EXPECT_NE(m.find("[4, 3]"), std::string::npos) << m;
@@ -160,20 +152,20 @@ TEST(Binary, AddInPlace) {
 
 TEST(Binary, Errors) {
   const Tensor a = test::random_tensor({2, 3}, 16);
-  std::string m = error_of([&] { add(a, test::random_tensor({4, 3}, 17)); });
+  std::string m = test::error_of([&] { add(a, test::random_tensor({4, 3}, 17)); });
   EXPECT_NE(m.find("add"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 3]"), std::string::npos) << m;
   EXPECT_NE(m.find("[4, 3]"), std::string::npos) << m;
-  m = error_of([&] { div(a, test::random_tensor({3, 2}, 18)); });
+  m = test::error_of([&] { div(a, test::random_tensor({3, 2}, 18)); });
   EXPECT_NE(m.find("div"), std::string::npos) << m;
-  m = error_of([&] { mul(a, a.to(DType::f64)); });
+  m = test::error_of([&] { mul(a, a.to(DType::f64)); });
   EXPECT_NE(m.find("mul"), std::string::npos) << m;
   EXPECT_NE(m.find("f32"), std::string::npos) << m;
-  m = error_of([&] { sub(Tensor(), a); });
+  m = test::error_of([&] { sub(Tensor(), a); });
   EXPECT_NE(m.find("sub"), std::string::npos) << m;
   // add_ cannot grow its destination.
   Tensor small = test::random_tensor({1, 3}, 19);
-  m = error_of([&] { add_(small, a); });
+  m = test::error_of([&] { add_(small, a); });
   EXPECT_NE(m.find("add_"), std::string::npos) << m;
   EXPECT_NE(m.find("[1, 3]"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 3]"), std::string::npos) << m;

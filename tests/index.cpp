@@ -66,18 +66,9 @@ std::vector<double> ref_copy(std::vector<double> dst, const Shape& ds, int dim,
   return dst;
 }
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 #define EXPECT_ERROR_HAS(stmt, ...)                                                   \
   do {                                                                                \
-    std::string msg_ = error_of([&] { stmt; });                                       \
+    std::string msg_ = test::error_of([&] { stmt; });                                       \
     for (const char* s_ : {__VA_ARGS__})                                              \
       EXPECT_NE(msg_.find(s_), std::string::npos) << "'" << s_ << "' not in: " << msg_; \
   } while (0)

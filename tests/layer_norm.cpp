@@ -30,14 +30,6 @@ std::vector<double> ln_ref(const Tensor& x, const Tensor& w, const Tensor& b, do
   return y;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST(RowIndex, LayoutAndBase) {
@@ -100,13 +92,13 @@ TEST(LayerNorm, NonContiguousInputAndParams) {
 
 TEST(LayerNorm, Errors) {
   const Tensor x = test::random_tensor({2, 8}, 9);
-  std::string m = error_of([&] { layer_norm(x, test::random_tensor({7}, 1), Tensor(), 1e-5); });
+  std::string m = test::error_of([&] { layer_norm(x, test::random_tensor({7}, 1), Tensor(), 1e-5); });
   EXPECT_NE(m.find("layer_norm"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 8]"), std::string::npos) << m;
   EXPECT_NE(m.find("[7]"), std::string::npos) << m;
-  m = error_of([&] { layer_norm(x, Tensor(), test::random_tensor({8}, 1).to(DType::f64), 1e-5); });
+  m = test::error_of([&] { layer_norm(x, Tensor(), test::random_tensor({8}, 1).to(DType::f64), 1e-5); });
   EXPECT_NE(m.find("bias"), std::string::npos) << m;
-  m = error_of([&] { layer_norm(x.to(DType::f64), Tensor(), Tensor(), 1e-5); });
+  m = test::error_of([&] { layer_norm(x.to(DType::f64), Tensor(), Tensor(), 1e-5); });
   EXPECT_NE(m.find("layer_norm"), std::string::npos) << m;
   EXPECT_NE(m.find("f32"), std::string::npos) << m;
   EXPECT_THROW(layer_norm(x, Tensor(), Tensor(), -1.0), Error);

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "data/loader.h"
+#include "data/synthetic.h"
 #include "models/model_io.h"
 #include "pleas/least_squares.h"
 #include "test_util.h"
@@ -11,24 +12,6 @@ using namespace pleas;
 
 namespace {
 
-// Random 32x32 RGB images, in memory.
-class RandomImages : public data::Dataset {
- public:
-  explicit RandomImages(size_t n) : n_(n) {}
-  size_t size() const override { return n_; }
-  int64_t label(size_t i) const override { return int64_t(i % 10); }
-  data::Image load(size_t i) const override {
-    data::Image im(32, 32, 3);
-    std::mt19937 rng(uint32_t(i + 1));
-    for (auto& p : im.pixels) p = uint8_t(rng() & 255);
-    return im;
-  }
-  std::string source(size_t i) const override { return "random[" + std::to_string(i) + "]"; }
-  int64_t num_classes() const override { return 10; }
-
- private:
-  size_t n_;
-};
 
 struct Fixture {
   std::unique_ptr<Model> a, b, merged;
@@ -59,7 +42,7 @@ Fixture setup(double ratio) {
 }
 
 data::DataLoader loader(size_t n, int64_t batch) {
-  return data::DataLoader(std::make_shared<RandomImages>(n), data::Transform::cifar(), batch, 1);
+  return data::DataLoader(std::make_shared<data::RandomImageDataset>(n), data::Transform::cifar(), batch, 1);
 }
 
 // Solves M x = r (n x n, m right-hand sides) by Gaussian elimination with partial pivoting.

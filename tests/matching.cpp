@@ -5,6 +5,7 @@
 #include <random>
 
 #include "data/loader.h"
+#include "data/synthetic.h"
 #include "models/model_io.h"
 #include "pleas/lap.h"
 #include "pleas/matching.h"
@@ -151,30 +152,10 @@ void check_weight_recovery(const std::string& name) {
   EXPECT_NEAR(m.objective, objective, 1e-5 * objective) << name;
 }
 
-// A dataset of random 8-bit RGB images (pixels from mt19937_64(seed + i)).
-class RandomImages : public data::Dataset {
- public:
-  RandomImages(size_t n, int size, uint64_t seed) : n_(n), size_(size), seed_(seed) {}
-  size_t size() const override { return n_; }
-  int64_t label(size_t i) const override { return int64_t(i % 10); }
-  data::Image load(size_t i) const override {
-    data::Image img(size_, size_, 3);
-    std::mt19937_64 rng(seed_ + i);
-    for (auto& p : img.pixels) p = uint8_t(rng() & 0xff);
-    return img;
-  }
-  std::string source(size_t i) const override { return "random[" + std::to_string(i) + "]"; }
-  int64_t num_classes() const override { return 10; }
-
- private:
-  size_t n_;
-  int size_;
-  uint64_t seed_;
-};
 
 // 20 images: batches of 8, 8, 4.
 std::unique_ptr<data::DataLoader> random_loader(int size, Device dev = Device::cpu()) {
-  return std::make_unique<data::DataLoader>(std::make_shared<RandomImages>(20, size, 77),
+  return std::make_unique<data::DataLoader>(std::make_shared<data::RandomImageDataset>(20, size, 10, 77),
                                             data::Transform::cifar(), 8, 1, dev);
 }
 

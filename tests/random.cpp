@@ -33,15 +33,6 @@ Moments moments(const std::vector<double>& v) {
   return m;
 }
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 constexpr int64_t kN = 1000000;
 
@@ -221,13 +212,13 @@ TEST(Random, NonContiguousViewsGetLogicalPositions) {
 
 TEST(RandomErrors, DtypeAndParameters) {
   Tensor i = Tensor::zeros({3}, DType::i32);
-  std::string m = error_of([&] { fill_uniform_(i, 1); });
+  std::string m = test::error_of([&] { fill_uniform_(i, 1); });
   EXPECT_NE(m.find("fill_uniform_"), std::string::npos) << m;
   EXPECT_NE(m.find("f32 or f64"), std::string::npos) << m;
   Tensor f = Tensor::zeros({3});
-  m = error_of([&] { fill_uniform_(f, 1, 2.0, 1.0); });
+  m = test::error_of([&] { fill_uniform_(f, 1, 2.0, 1.0); });
   EXPECT_NE(m.find("fill_uniform_"), std::string::npos) << m;
-  m = error_of([&] { fill_normal_(f, 1, 0.0, -1.0); });
+  m = test::error_of([&] { fill_normal_(f, 1, 0.0, -1.0); });
   EXPECT_NE(m.find("fill_normal_"), std::string::npos) << m;
   EXPECT_THROW(fill_normal_(f, 1, NAN, 1.0), Error);
   EXPECT_THROW(fill_uniform_(f, 1, 0.0, INFINITY), Error);

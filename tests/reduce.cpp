@@ -75,15 +75,6 @@ std::string dims_str(const std::vector<int>& d) {
   return s + "}";
 }
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 
@@ -186,17 +177,17 @@ TEST(Reduce, EmptyAndScalarTensors) {
 
 TEST(Reduce, Errors) {
   Tensor x = test::random_tensor({2, 3}, 11);
-  std::string m = error_of([&] { sum(x, {2}); });
+  std::string m = test::error_of([&] { sum(x, {2}); });
   EXPECT_NE(m.find("sum"), std::string::npos) << m;
   EXPECT_NE(m.find("dim 2"), std::string::npos) << m;
-  m = error_of([&] { mean(x, {1, -1}); });
+  m = test::error_of([&] { mean(x, {1, -1}); });
   EXPECT_NE(m.find("mean"), std::string::npos) << m;
   EXPECT_NE(m.find("more than once"), std::string::npos) << m;
-  m = error_of([&] { amax(x.to(DType::f64)); });
+  m = test::error_of([&] { amax(x.to(DType::f64)); });
   EXPECT_NE(m.find("amax"), std::string::npos) << m;
   EXPECT_NE(m.find("f32"), std::string::npos) << m;
   EXPECT_THROW(sum(Tensor()), Error);
-  m = error_of([&] { amax(Tensor::empty({0})); });
+  m = test::error_of([&] { amax(Tensor::empty({0})); });
   EXPECT_NE(m.find("amax"), std::string::npos) << m;
 }
 

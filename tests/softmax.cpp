@@ -30,14 +30,6 @@ std::vector<double> softmax_ref(const Tensor& x, int dim) {
   return y;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST(Softmax, EveryDim) {
@@ -78,11 +70,11 @@ TEST(Softmax, RowsSumToOneOnNonContiguousInput) {
 
 TEST(Softmax, Errors) {
   const Tensor x = test::random_tensor({2, 3}, 5);
-  std::string m = error_of([&] { softmax(x, 2); });
+  std::string m = test::error_of([&] { softmax(x, 2); });
   EXPECT_NE(m.find("softmax"), std::string::npos) << m;
   EXPECT_NE(m.find("[2, 3]"), std::string::npos) << m;
   EXPECT_THROW(softmax(x, -3), Error);
-  m = error_of([&] { softmax(x.to(DType::f64), 0); });
+  m = test::error_of([&] { softmax(x.to(DType::f64), 0); });
   EXPECT_NE(m.find("softmax"), std::string::npos) << m;
   EXPECT_NE(m.find("f32"), std::string::npos) << m;
 }

@@ -67,14 +67,6 @@ std::vector<double> apply(const Tensor& A, const Tensor& X, double ridge) {
   return y;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 
@@ -116,14 +108,14 @@ TEST(SpdSolve, RidgeShiftsTheDiagonal) {
 TEST(SpdSolve, NotPositiveDefiniteNamesPivotAndShape) {
   Tensor A = Tensor::from_vector(std::vector<float>{1, 2, 2, 1}, {2, 2});
   Tensor B = Tensor::from_vector(std::vector<float>{1, 1}, {2, 1});
-  std::string msg = error_of([&] { spd_solve(A, B, 0.0); });
+  std::string msg = test::error_of([&] { spd_solve(A, B, 0.0); });
   EXPECT_NE(msg.find("spd_solve:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[2, 2]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not positive definite"), std::string::npos) << msg;
   EXPECT_NE(msg.find("pivot 2"), std::string::npos) << msg;
   // The first pivot failing, with the ridge reported.
   Tensor N = Tensor::from_vector(std::vector<double>{-1, 0, 0, 0, 1, 0, 0, 0, 1}, {3, 3});
-  msg = error_of([&] { spd_solve(N, Tensor::zeros({3, 2}, DType::f64), 0.25); });
+  msg = test::error_of([&] { spd_solve(N, Tensor::zeros({3, 2}, DType::f64), 0.25); });
   EXPECT_NE(msg.find("[3, 3]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("pivot 1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("ridge 0.25"), std::string::npos) << msg;
@@ -158,19 +150,19 @@ TEST(SpdSolve, EmptyShapes) {
 
 TEST(SpdSolve, Errors) {
   Tensor A = random_spd(4, 60, DType::f32), B = random_tensor({4, 2}, 61);
-  std::string msg = error_of([&] { spd_solve(random_tensor({4, 3}, 62), B, 0.0); });
+  std::string msg = test::error_of([&] { spd_solve(random_tensor({4, 3}, 62), B, 0.0); });
   EXPECT_NE(msg.find("spd_solve:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[4, 3]"), std::string::npos) << msg;
-  msg = error_of([&] { spd_solve(A, random_tensor({5, 2}, 63), 0.0); });
+  msg = test::error_of([&] { spd_solve(A, random_tensor({5, 2}, 63), 0.0); });
   EXPECT_NE(msg.find("spd_solve:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[5, 2]"), std::string::npos) << msg;
-  msg = error_of([&] { spd_solve(A, B.to(DType::f64), 0.0); });
+  msg = test::error_of([&] { spd_solve(A, B.to(DType::f64), 0.0); });
   EXPECT_NE(msg.find("spd_solve: dtype"), std::string::npos) << msg;
-  msg = error_of([&] { spd_solve(A.to(DType::i32), B.to(DType::i32), 0.0); });
+  msg = test::error_of([&] { spd_solve(A.to(DType::i32), B.to(DType::i32), 0.0); });
   EXPECT_NE(msg.find("spd_solve:"), std::string::npos) << msg;
-  msg = error_of([&] { spd_solve(A, random_tensor({4}, 64), 0.0); });
+  msg = test::error_of([&] { spd_solve(A, random_tensor({4}, 64), 0.0); });
   EXPECT_NE(msg.find("spd_solve: B must have 2 dims"), std::string::npos) << msg;
-  msg = error_of([&] { spd_solve(A, B, NAN); });
+  msg = test::error_of([&] { spd_solve(A, B, NAN); });
   EXPECT_NE(msg.find("spd_solve: ridge"), std::string::npos) << msg;
 }
 
@@ -195,7 +187,7 @@ TEST(SpdSolveCuda, FailingPivotMatchesCpu) {
   PLEAS_SKIP_WITHOUT_CUDA();
   Tensor A = Tensor::from_vector(std::vector<float>{1, 2, 2, 1}, {2, 2});
   Tensor B = Tensor::from_vector(std::vector<float>{1, 1}, {2, 1});
-  std::string msg = error_of([&] { spd_solve(A.to(Device::cuda()), B.to(Device::cuda()), 0.0); });
+  std::string msg = test::error_of([&] { spd_solve(A.to(Device::cuda()), B.to(Device::cuda()), 0.0); });
   EXPECT_NE(msg.find("pivot 2"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[2, 2]"), std::string::npos) << msg;
 }
@@ -203,7 +195,7 @@ TEST(SpdSolveCuda, FailingPivotMatchesCpu) {
 TEST(SpdSolveCuda, DeviceMismatchNamesOp) {
   PLEAS_SKIP_WITHOUT_CUDA();
   Tensor A = random_spd(4, 90, DType::f32), B = random_tensor({4, 2}, 91);
-  std::string msg = error_of([&] { spd_solve(A, B.to(Device::cuda()), 0.0); });
+  std::string msg = test::error_of([&] { spd_solve(A, B.to(Device::cuda()), 0.0); });
   EXPECT_NE(msg.find("spd_solve:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("devices"), std::string::npos) << msg;
 }

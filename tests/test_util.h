@@ -76,6 +76,17 @@ inline ::testing::AssertionResult all_close_scaled(const Tensor& got, const Tens
   return all_close(host(got), r, atol + rtol * mx, 0.0);
 }
 
+// The message of the pleas::Error that f() throws, or "(no error)".
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 // ../shared beside the project root, or empty when absent.
 inline std::string shared_dir() {
   std::filesystem::path p(PLEAS_SHARED_DIR);
