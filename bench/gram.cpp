@@ -23,7 +23,7 @@ static void BM_GramAccumulate(benchmark::State& st) {
   bench::set_flops(st, double(n) * double(k) * double(k + 1));
 }
 BENCHMARK(BM_GramAccumulate)
-    ->ArgNames({"cuda", "k", "f64"})
+    ->ArgNames({"gpu", "k", "f64"})
     ->Args({0, 576, 0})->Args({1, 576, 0})->Args({0, 576, 1})->Args({1, 576, 1})
     ->Args({0, 2304, 0})->Args({1, 2304, 0})->Args({0, 2304, 1})->Args({1, 2304, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -43,7 +43,7 @@ static void BM_CrossAccumulate(benchmark::State& st) {
   bench::set_flops(st, 2.0 * double(n) * double(k) * double(m));
 }
 BENCHMARK(BM_CrossAccumulate)
-    ->ArgNames({"cuda", "k", "m", "f64"})
+    ->ArgNames({"gpu", "k", "m", "f64"})
     ->Args({0, 576, 64, 0})->Args({1, 576, 64, 0})->Args({0, 576, 64, 1})->Args({1, 576, 64, 1})
     ->Args({0, 2304, 256, 0})->Args({1, 2304, 256, 0})->Args({0, 2304, 256, 1})->Args({1, 2304, 256, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -23,7 +23,7 @@ static void BM_Sgemm(benchmark::State& st) {
   bench::set_flops(st, 2.0 * double(M) * double(N) * double(K));
 }
 BENCHMARK(BM_Sgemm)
-    ->ArgNames({"cuda", "M", "N", "K"})
+    ->ArgNames({"gpu", "M", "N", "K"})
     ->Args({0, 512, 512, 512})->Args({1, 512, 512, 512})
     ->Args({0, 1024, 1024, 1024})->Args({1, 1024, 1024, 1024})
     ->Args({0, 2048, 2048, 2048})->Args({1, 2048, 2048, 2048})
@@ -44,7 +44,7 @@ static void BM_Linear(benchmark::State& st) {
   bench::set_flops(st, 2.0 * double(M) * double(N) * double(K));
 }
 BENCHMARK(BM_Linear)
-    ->ArgNames({"cuda", "M", "in", "out"})
+    ->ArgNames({"gpu", "M", "in", "out"})
     ->Args({0, 8 * 197, 768, 3072})->Args({1, 8 * 197, 768, 3072})  // ViT-B MLP fc1, batch 8
     ->Args({0, 256, 2048, 1000})->Args({1, 256, 2048, 1000})        // ResNet-50 fc, batch 256
     ->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -66,6 +66,6 @@ static void BM_Bmm(benchmark::State& st) {
   bench::set_flops(st, 2.0 * double(B) * double(T) * double(scores ? T : D) * double(scores ? D : T));
 }
 BENCHMARK(BM_Bmm)
-    ->ArgNames({"cuda", "pv"})
+    ->ArgNames({"gpu", "pv"})
     ->Args({0, 0})->Args({1, 0})->Args({0, 1})->Args({1, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -27,7 +27,7 @@ static void BM_SpdSolve(benchmark::State& st) {
   bench::set_flops(st, dn * dn * dn / 3.0 + 2.0 * dn * dn * double(m));
 }
 BENCHMARK(BM_SpdSolve)
-    ->ArgNames({"cuda", "n", "m", "f64"})
+    ->ArgNames({"gpu", "n", "m", "f64"})
     ->Args({0, 576, 64, 1})->Args({1, 576, 64, 1})
     ->Args({0, 2304, 256, 1})->Args({1, 2304, 256, 1})
     ->Args({0, 2304, 256, 0})->Args({1, 2304, 256, 0})
