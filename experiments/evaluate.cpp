@@ -6,6 +6,7 @@
 #include <map>
 
 #include "data/loader.h"
+#include "engine/progress.h"
 
 namespace pleas {
 
@@ -72,7 +73,7 @@ EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const dat
   EvalResult r;
   auto t0 = std::chrono::steady_clock::now();
   data::Batch b;
-  double last_report = -1.0;
+  Progress bar(opt.progress);
   while (loader.next(b)) {
     Tensor logits = m.forward(b.images).to(Device::cpu()).contiguous();
     std::vector<int64_t> labels = b.labels.to(Device::cpu()).to_vector<int64_t>();
@@ -86,13 +87,9 @@ EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const dat
       ++r.images;
     }
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (opt.progress && (s - last_report >= 1.0 || r.images == int64_t(idx.size()))) {
-      last_report = s;
-      std::fprintf(stderr, "\r  eval %lld/%zu images, top-1 %.2f%%, %.0f images/s   ",
-                   (long long)r.images, idx.size(), 100.0 * r.correct / r.images, r.images / s);
-    }
+    bar.update(r.images == int64_t(idx.size()), "  eval %lld/%zu images, top-1 %.2f%%, %.0f images/s",
+               (long long)r.images, idx.size(), 100.0 * r.correct / r.images, r.images / s);
   }
-  if (opt.progress) std::fprintf(stderr, "\n");
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.top1 = r.images ? 100.0 * double(r.correct) / double(r.images) : 0.0;
   r.images_per_s = r.seconds > 0 ? r.images / r.seconds : 0.0;

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <random>
 
+#include "engine/progress.h"
 #include "kernels/ops.h"
 
 namespace pleas {
@@ -146,6 +147,7 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
   }
 
   std::mt19937_64 rng(opt.seed);
+  Progress bar(opt.progress);
   loader.start_epoch(0);
   data::Batch batch;
   int64_t seen = 0;
@@ -191,9 +193,9 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
       }
     }
     seen += batch.images.size(0);
-    if (opt.progress) std::fprintf(stderr, "\r  least squares: %lld images accumulated   ", (long long)seen);
+    bar.update(false, "  least squares: %lld images accumulated", (long long)seen);
   }
-  if (opt.progress) std::fprintf(stderr, "\n");
+  bar.update(true, "  least squares: %lld images accumulated", (long long)seen);
   PLEAS_CHECK(seen > 0, "least squares: the merge data is empty");
 
   // Solve each block of output rows over the inputs it may read.
@@ -257,6 +259,7 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
 
 void recompute_batch_norm(Model& m, data::DataLoader& loader, bool progress) {
   begin_bn_recompute(m);
+  Progress bar(progress);
   ForwardCtx ctx;
   ctx.bn_mode = BnMode::recompute;
   loader.start_epoch(0);
@@ -265,9 +268,9 @@ void recompute_batch_norm(Model& m, data::DataLoader& loader, bool progress) {
   while (loader.next(batch)) {
     m.forward(batch.images, ctx);
     seen += batch.images.size(0);
-    if (progress) std::fprintf(stderr, "\r  BatchNorm recompute: %lld images   ", (long long)seen);
+    bar.update(false, "  BatchNorm recompute: %lld images", (long long)seen);
   }
-  if (progress) std::fprintf(stderr, "\n");
+  bar.update(true, "  BatchNorm recompute: %lld images", (long long)seen);
   finish_bn_recompute(m);
 }
 

@@ -1,5 +1,7 @@
 #include "pleas/matching.h"
 
+#include "engine/progress.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -351,6 +353,7 @@ Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::Dat
   ca.hooks = &ha;
   cb.hooks = &hb;
 
+  Progress bar(progress);
   loader.start_epoch(0);
   data::Batch batch;
   int64_t batches = 0;
@@ -363,9 +366,8 @@ Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::Dat
       PLEAS_CHECK(seen_b[si] == 1, op, ": site ", spec.sites[si].path, " was reported ", seen_b[si],
                   " times by model B in one forward (expected once)");
     ++batches;
-    if (progress)
-      std::fprintf(stderr, "activation matching: batch %lld/%lld\n", static_cast<long long>(batches),
-                   static_cast<long long>(loader.num_batches()));
+    bar.update(batches == loader.num_batches(), "  activation matching: batch %lld/%lld",
+               static_cast<long long>(batches), static_cast<long long>(loader.num_batches()));
   }
   PLEAS_CHECK(batches > 0, op, ": the loader produced no batches");
 
