@@ -40,7 +40,10 @@ double ratio_for_budget(const PermSpec& spec, const TensorDict& A, double budget
   auto rel = [&](double r) {
     return merged_params(spec, plan_merge(spec, ids, sim, uniform_k(spec, r), separate_heads), A) / parent_params;
   };
-  PLEAS_CHECK(budget >= rel(0.0) - 1e-12, "merge: budget ", budget, " is below the fully merged model's size ", rel(0.0));
+  PLEAS_CHECK(budget >= 1.0, "merge: budget ", budget, " is below one parent's size (1.0)");
+  // Two heads make even the fully merged model slightly larger than one parent: budget 1.0 then
+  // means the fully merged model.
+  if (budget <= rel(0.0)) return 0.0;
   if (rel(1.0) <= budget) return 1.0;
   double lo = 0, hi = 1;
   for (int it = 0; it < 40; ++it) {

@@ -50,7 +50,8 @@ MergeOutcome merge_models(Model& A, Model& B, std::shared_ptr<const data::Datase
                           const data::Transform& tf, const MergeOptions& opt);
 
 // The uniform ratio r whose merged parameter count is closest to `budget` × A's without
-// exceeding it (bisection over r; counts are exact for the rounded k).
+// exceeding it (bisection over r; counts are exact for the rounded k); 0 (fully merged) when even
+// that exceeds the budget (two heads at budget 1.0). Budgets below 1 are an error.
 double ratio_for_budget(const PermSpec& spec, const TensorDict& A, double budget, bool separate_heads,
                         double parent_params);
 
