@@ -1,6 +1,7 @@
 // `pleas merge`: merge two models (PLeaS or a baseline), optionally evaluate, write the result.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -78,6 +79,14 @@ Command add_merge(CLI::App& app) {
   return {sub, [] {
     const auto t0 = std::chrono::steady_clock::now();
     Device dev = Device::parse(m.device);
+    if (!m.out.empty()) {  // fail before the work, not after it
+      namespace fs = std::filesystem;
+      fs::path dir = fs::path(m.out).parent_path();
+      PLEAS_CHECK(dir.empty() || fs::is_directory(dir), "--out ", m.out, ": folder ", dir.string(), " does not exist");
+      const std::string ext = fs::path(m.out).extension().string();
+      PLEAS_CHECK(ext == ".safetensors" || ext == ".h5" || ext == ".hdf5", "--out ", m.out,
+                  ": the name must end in .safetensors, .h5 or .hdf5");
+    }
     auto A = load_model(m.a, dev), B = load_model(m.b, dev);
     auto merge_ds = data::per_class_subset(open_dataset(m.data), size_t(m.per_class), size_t(m.skip));
     MergeOptions o;
