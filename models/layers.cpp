@@ -21,41 +21,34 @@ void check_blocks(const std::string& path, const std::vector<RowBlock>& blocks, 
 }
 }  // namespace
 
+// Conv2d and Linear hold blocks alike (weight [out, in, ...]).
+template <typename Layer>
+void set_blocks_impl(Layer& l, const std::vector<RowBlock>& blocks) {
+  l.blocks.clear();
+  l.block_weight.clear();
+  if (blocks.empty()) return;
+  check_blocks(l.path, blocks, l.weight.size(0), l.weight.size(1));
+  for (const RowBlock& b : blocks)
+    l.block_weight.push_back(
+        l.weight.narrow(0, b.out0, b.out1 - b.out0).narrow(1, b.in0, b.in1 - b.in0).contiguous());
+  l.blocks = blocks;
+}
+
+template <typename Layer>
+int64_t executed_impl(const Layer& l) {
+  if (l.blocks.empty()) return l.weight.numel();
+  int64_t n = 0;
+  for (const Tensor& w : l.block_weight) n += w.numel();
+  return n;
+}
+
 void set_blocks(Conv2d& l, const std::vector<RowBlock>& blocks) {
-  l.blocks.clear();
-  l.block_weight.clear();
-  if (blocks.empty()) return;
-  PLEAS_CHECK(l.args.groups == 1, l.path, ": block structure needs groups = 1");
-  check_blocks(l.path, blocks, l.weight.size(0), l.weight.size(1));
-  for (const RowBlock& b : blocks)
-    l.block_weight.push_back(
-        l.weight.narrow(0, b.out0, b.out1 - b.out0).narrow(1, b.in0, b.in1 - b.in0).contiguous());
-  l.blocks = blocks;
+  PLEAS_CHECK(blocks.empty() || l.args.groups == 1, l.path, ": block structure needs groups = 1");
+  set_blocks_impl(l, blocks);
 }
-
-void set_blocks(Linear& l, const std::vector<RowBlock>& blocks) {
-  l.blocks.clear();
-  l.block_weight.clear();
-  if (blocks.empty()) return;
-  check_blocks(l.path, blocks, l.weight.size(0), l.weight.size(1));
-  for (const RowBlock& b : blocks)
-    l.block_weight.push_back(
-        l.weight.narrow(0, b.out0, b.out1 - b.out0).narrow(1, b.in0, b.in1 - b.in0).contiguous());
-  l.blocks = blocks;
-}
-
-int64_t executed_weights(const Conv2d& l) {
-  if (l.blocks.empty()) return l.weight.numel();
-  int64_t n = 0;
-  for (const Tensor& w : l.block_weight) n += w.numel();
-  return n;
-}
-int64_t executed_weights(const Linear& l) {
-  if (l.blocks.empty()) return l.weight.numel();
-  int64_t n = 0;
-  for (const Tensor& w : l.block_weight) n += w.numel();
-  return n;
-}
+void set_blocks(Linear& l, const std::vector<RowBlock>& blocks) { set_blocks_impl(l, blocks); }
+int64_t executed_weights(const Conv2d& l) { return executed_impl(l); }
+int64_t executed_weights(const Linear& l) { return executed_impl(l); }
 
 Tensor forward(const Conv2d& l, const Tensor& x, const ForwardCtx& ctx) {
   Tensor y;
