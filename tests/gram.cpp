@@ -34,19 +34,6 @@ void expect_symmetric(const Tensor& G) {
   EXPECT_EQ(bad, 0) << "G is not exactly symmetric";
 }
 
-template <typename F>
-void expect_error_naming(F f, const std::string& op, const std::string& detail = "") {
-  try {
-    f();
-    ADD_FAILURE() << "expected pleas::Error from " << op;
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(op + ":"), std::string::npos) << msg;
-    if (!detail.empty()) {
-      EXPECT_NE(msg.find(detail), std::string::npos) << msg;
-    }
-  }
-}
 
 std::vector<Tensor> chunks(const std::vector<int64_t>& rows, int64_t k, uint64_t seed, DType dt) {
   std::vector<Tensor> out;
@@ -175,13 +162,13 @@ TEST(Gram, ManyConversionChunksAndEmptyInput) {
 
 TEST(Gram, Errors) {
   Tensor G = Tensor::zeros({5, 5}), x = random_tensor({4, 5}, 150);
-  expect_error_naming([&] { gram_accumulate(G, random_tensor({4, 6}, 151)); }, "gram_accumulate", "[4, 6]");
+  test::expect_error_naming([&] { gram_accumulate(G, random_tensor({4, 6}, 151)); }, "gram_accumulate", "[4, 6]");
   Tensor Gr = Tensor::zeros({5, 4});
-  expect_error_naming([&] { gram_accumulate(Gr, x); }, "gram_accumulate", "[5, 4]");
+  test::expect_error_naming([&] { gram_accumulate(Gr, x); }, "gram_accumulate", "[5, 4]");
   Tensor Gi = Tensor::zeros({5, 5}, DType::i32);
-  expect_error_naming([&] { gram_accumulate(Gi, x); }, "gram_accumulate", "i32");
-  expect_error_naming([&] { gram_accumulate(G, x.to(DType::i64)); }, "gram_accumulate", "i64");
-  expect_error_naming([&] { gram_accumulate(G, random_tensor({20}, 152)); }, "gram_accumulate", "2 dims");
+  test::expect_error_naming([&] { gram_accumulate(Gi, x); }, "gram_accumulate", "i32");
+  test::expect_error_naming([&] { gram_accumulate(G, x.to(DType::i64)); }, "gram_accumulate", "i64");
+  test::expect_error_naming([&] { gram_accumulate(G, random_tensor({20}, 152)); }, "gram_accumulate", "2 dims");
 }
 
 // ---- cross_accumulate ----
@@ -214,10 +201,10 @@ TEST(Cross, NonContiguousInputsAndConversionChunks) {
 
 TEST(Cross, Errors) {
   Tensor C = Tensor::zeros({5, 3}), x = random_tensor({4, 5}, 230), y = random_tensor({4, 3}, 231);
-  expect_error_naming([&] { cross_accumulate(C, x, random_tensor({6, 3}, 232)); }, "cross_accumulate", "[6, 3]");
+  test::expect_error_naming([&] { cross_accumulate(C, x, random_tensor({6, 3}, 232)); }, "cross_accumulate", "[6, 3]");
   Tensor Cw = Tensor::zeros({5, 4});
-  expect_error_naming([&] { cross_accumulate(Cw, x, y); }, "cross_accumulate", "[5, 4]");
-  expect_error_naming([&] { cross_accumulate(C, x, y.to(DType::i32)); }, "cross_accumulate", "i32");
+  test::expect_error_naming([&] { cross_accumulate(Cw, x, y); }, "cross_accumulate", "[5, 4]");
+  test::expect_error_naming([&] { cross_accumulate(C, x, y.to(DType::i32)); }, "cross_accumulate", "i32");
 }
 
 // ---- CUDA against the CPU backend ----
@@ -263,7 +250,7 @@ TEST(GramCuda, TransposedViewAndConversionChunks) {
 TEST(GramCuda, DeviceMismatchNamesOp) {
   PLEAS_SKIP_WITHOUT_CUDA();
   Tensor G = Tensor::zeros({5, 5}), x = random_tensor({4, 5}, 330), y = random_tensor({4, 3}, 331);
-  expect_error_naming([&] { gram_accumulate(G, x.to(Device::cuda())); }, "gram_accumulate", "devices");
+  test::expect_error_naming([&] { gram_accumulate(G, x.to(Device::cuda())); }, "gram_accumulate", "devices");
   Tensor C = Tensor::zeros({5, 3});
-  expect_error_naming([&] { cross_accumulate(C, x, y.to(Device::cuda())); }, "cross_accumulate", "devices");
+  test::expect_error_naming([&] { cross_accumulate(C, x, y.to(Device::cuda())); }, "cross_accumulate", "devices");
 }

@@ -45,19 +45,6 @@ std::vector<double> ref_bmm(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-template <typename F>
-void expect_error_naming(F f, const std::string& op, const std::string& detail = "") {
-  try {
-    f();
-    ADD_FAILURE() << "expected pleas::Error from " << op;
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(op + ":"), std::string::npos) << msg;
-    if (!detail.empty()) {
-      EXPECT_NE(msg.find(detail), std::string::npos) << msg;
-    }
-  }
-}
 
 }  // namespace
 
@@ -171,12 +158,12 @@ TEST(Linear, EmptyDims) {
 
 TEST(Linear, Errors) {
   Tensor x = random_tensor({4, 6}, 29), w = random_tensor({3, 6}, 30);
-  expect_error_naming([&] { linear(x, random_tensor({3, 5}, 31), Tensor()); }, "linear", "[4, 6]");
-  expect_error_naming([&] { linear(x, w, random_tensor({4}, 32)); }, "linear", "bias");
-  expect_error_naming([&] { linear(x, w.to(DType::f64), Tensor()); }, "linear", "f64");
-  expect_error_naming([&] { linear(x.to(DType::i32), w.to(DType::i32), Tensor()); }, "linear", "i32");
-  expect_error_naming([&] { linear(x, random_tensor({3}, 33), Tensor()); }, "linear", "weight");
-  expect_error_naming([&] { linear(x, w, random_tensor({3}, 34, -1, 1, DType::f64)); }, "linear");
+  test::expect_error_naming([&] { linear(x, random_tensor({3, 5}, 31), Tensor()); }, "linear", "[4, 6]");
+  test::expect_error_naming([&] { linear(x, w, random_tensor({4}, 32)); }, "linear", "bias");
+  test::expect_error_naming([&] { linear(x, w.to(DType::f64), Tensor()); }, "linear", "f64");
+  test::expect_error_naming([&] { linear(x.to(DType::i32), w.to(DType::i32), Tensor()); }, "linear", "i32");
+  test::expect_error_naming([&] { linear(x, random_tensor({3}, 33), Tensor()); }, "linear", "weight");
+  test::expect_error_naming([&] { linear(x, w, random_tensor({3}, 34, -1, 1, DType::f64)); }, "linear");
 }
 
 // ---- matmul ----
@@ -221,10 +208,10 @@ TEST(Matmul, EmptyDims) {
 
 TEST(Matmul, Errors) {
   Tensor a = random_tensor({4, 6}, 44), b = random_tensor({5, 3}, 45);
-  expect_error_naming([&] { matmul(a, b); }, "matmul", "[5, 3]");
-  expect_error_naming([&] { matmul(a, b, true, false); }, "matmul", "(4 vs 5)");
-  expect_error_naming([&] { matmul(a, b.to(DType::f64)); }, "matmul", "f64");
-  expect_error_naming([&] { matmul(a, random_tensor({6}, 46)); }, "matmul", "2 dims");
+  test::expect_error_naming([&] { matmul(a, b); }, "matmul", "[5, 3]");
+  test::expect_error_naming([&] { matmul(a, b, true, false); }, "matmul", "(4 vs 5)");
+  test::expect_error_naming([&] { matmul(a, b.to(DType::f64)); }, "matmul", "f64");
+  test::expect_error_naming([&] { matmul(a, random_tensor({6}, 46)); }, "matmul", "2 dims");
   EXPECT_EQ(matmul(a, random_tensor({3, 6}, 47), false, true).shape(), (Shape{4, 3}));
 }
 
@@ -258,10 +245,10 @@ TEST(Bmm, NonContiguousAndFloat64) {
 
 TEST(Bmm, Errors) {
   Tensor a = random_tensor({3, 4, 5}, 57);
-  expect_error_naming([&] { bmm(a, random_tensor({2, 5, 6}, 58)); }, "bmm", "[2, 5, 6]");
-  expect_error_naming([&] { bmm(a, random_tensor({3, 4, 6}, 59)); }, "bmm", "[3, 4, 5]");
-  expect_error_naming([&] { bmm(a, random_tensor({5, 6}, 60)); }, "bmm", "3 dims");
-  expect_error_naming([&] { bmm(a, random_tensor({3, 5, 6}, 61, -1, 1, DType::f64)); }, "bmm", "f64");
+  test::expect_error_naming([&] { bmm(a, random_tensor({2, 5, 6}, 58)); }, "bmm", "[2, 5, 6]");
+  test::expect_error_naming([&] { bmm(a, random_tensor({3, 4, 6}, 59)); }, "bmm", "[3, 4, 5]");
+  test::expect_error_naming([&] { bmm(a, random_tensor({5, 6}, 60)); }, "bmm", "3 dims");
+  test::expect_error_naming([&] { bmm(a, random_tensor({3, 5, 6}, 61, -1, 1, DType::f64)); }, "bmm", "f64");
 }
 
 // ---- CUDA against the CPU backend ----
@@ -309,9 +296,9 @@ TEST(MatmulCuda, BmmMatchesCpu) {
 TEST(MatmulCuda, DeviceMismatchNamesOp) {
   PLEAS_SKIP_WITHOUT_CUDA();
   Tensor a = random_tensor({4, 6}, 81), w = random_tensor({3, 6}, 82);
-  expect_error_naming([&] { linear(a, w.to(Device::cuda()), Tensor()); }, "linear", "devices");
-  expect_error_naming([&] { linear(a.to(Device::cuda()), w.to(Device::cuda()), random_tensor({3}, 83)); },
+  test::expect_error_naming([&] { linear(a, w.to(Device::cuda()), Tensor()); }, "linear", "devices");
+  test::expect_error_naming([&] { linear(a.to(Device::cuda()), w.to(Device::cuda()), random_tensor({3}, 83)); },
                       "linear", "devices");
-  expect_error_naming([&] { matmul(a, w.to(Device::cuda()), false, true); }, "matmul", "devices");
-  expect_error_naming([&] { bmm(a.unsqueeze(0), w.to(Device::cuda()).unsqueeze(0)); }, "bmm", "devices");
+  test::expect_error_naming([&] { matmul(a, w.to(Device::cuda()), false, true); }, "matmul", "devices");
+  test::expect_error_naming([&] { bmm(a.unsqueeze(0), w.to(Device::cuda()).unsqueeze(0)); }, "bmm", "devices");
 }

@@ -87,6 +87,21 @@ std::string error_of(F f) {
   return "(no error)";
 }
 
+// Expects f() to throw a pleas::Error whose message starts a clause with "op:" and contains detail.
+template <typename F>
+void expect_error_naming(F f, const std::string& op, const std::string& detail = "") {
+  try {
+    f();
+    ADD_FAILURE() << "expected pleas::Error from " << op;
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(op + ":"), std::string::npos) << msg;
+    if (!detail.empty()) {
+      EXPECT_NE(msg.find(detail), std::string::npos) << msg;
+    }
+  }
+}
+
 // ../shared beside the project root, or empty when absent.
 inline std::string shared_dir() {
   std::filesystem::path p(PLEAS_SHARED_DIR);
