@@ -45,26 +45,6 @@ data::DataLoader loader(size_t n, int64_t batch) {
   return data::DataLoader(std::make_shared<data::RandomImageDataset>(n), data::Transform::cifar(), batch, 1);
 }
 
-// Solves M x = r (n x n, m right-hand sides) by Gaussian elimination with partial pivoting.
-std::vector<double> gauss(std::vector<double> M, std::vector<double> R, int64_t n, int64_t m) {
-  for (int64_t c = 0; c < n; ++c) {
-    int64_t piv = c;
-    for (int64_t r = c + 1; r < n; ++r)
-      if (std::fabs(M[size_t(r * n + c)]) > std::fabs(M[size_t(piv * n + c)])) piv = r;
-    for (int64_t j = 0; j < n; ++j) std::swap(M[size_t(c * n + j)], M[size_t(piv * n + j)]);
-    for (int64_t j = 0; j < m; ++j) std::swap(R[size_t(c * m + j)], R[size_t(piv * m + j)]);
-    for (int64_t r = 0; r < n; ++r) {
-      if (r == c) continue;
-      double f = M[size_t(r * n + c)] / M[size_t(c * n + c)];
-      for (int64_t j = 0; j < n; ++j) M[size_t(r * n + j)] -= f * M[size_t(c * n + j)];
-      for (int64_t j = 0; j < m; ++j) R[size_t(r * m + j)] -= f * R[size_t(c * m + j)];
-    }
-  }
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t j = 0; j < m; ++j) R[size_t(r * m + j)] /= M[size_t(r * n + r)];
-  return R;
-}
-
 }  // namespace
 
 // The A-only output rows of a partially merged 3x3 conv read [A-only | merged] inputs: fit them by
@@ -130,7 +110,7 @@ TEST(LeastSquares, MatchesDenseReferenceOnABlock) {
   double tr = 0;
   for (int64_t i = 0; i < n; ++i) tr += G[size_t(i * n + i)];
   for (int64_t i = 0; i < n; ++i) G[size_t(i * n + i)] += 1e-6 * tr / double(n) + 1e-12;
-  std::vector<double> x = gauss(G, C, n, oa);  // [n, oa] = W_blockᵀ
+  std::vector<double> x = test::gauss_solve(G, C, n, oa);  // [n, oa] = W_blockᵀ
   Conv2d* conv = nullptr;
   for (Conv2d* c : s.merged->convs())
     if (c->path == path) conv = c;

@@ -28,29 +28,10 @@ Tensor random_spd(int64_t n, uint64_t seed, DType dt) {
 
 // X = (A + ridge·I)⁻¹ B by Gaussian elimination with partial pivoting, in double.
 std::vector<double> ref_solve(const Tensor& A, const Tensor& B, double ridge) {
-  const int64_t n = A.size(0), m = B.size(1);
-  auto a = host(A), b = host(B);
+  const int64_t n = A.size(0);
+  auto a = host(A);
   for (int64_t i = 0; i < n; ++i) a[size_t(i * n + i)] += ridge;
-  for (int64_t c = 0; c < n; ++c) {
-    int64_t p = c;
-    for (int64_t r = c + 1; r < n; ++r)
-      if (std::fabs(a[size_t(r * n + c)]) > std::fabs(a[size_t(p * n + c)])) p = r;
-    for (int64_t j = 0; j < n; ++j) std::swap(a[size_t(c * n + j)], a[size_t(p * n + j)]);
-    for (int64_t j = 0; j < m; ++j) std::swap(b[size_t(c * m + j)], b[size_t(p * m + j)]);
-    for (int64_t r = c + 1; r < n; ++r) {
-      const double f = a[size_t(r * n + c)] / a[size_t(c * n + c)];
-      for (int64_t j = c; j < n; ++j) a[size_t(r * n + j)] -= f * a[size_t(c * n + j)];
-      for (int64_t j = 0; j < m; ++j) b[size_t(r * m + j)] -= f * b[size_t(c * m + j)];
-    }
-  }
-  std::vector<double> x(size_t(n * m));
-  for (int64_t c = n - 1; c >= 0; --c)
-    for (int64_t j = 0; j < m; ++j) {
-      double s = b[size_t(c * m + j)];
-      for (int64_t k = c + 1; k < n; ++k) s -= a[size_t(c * n + k)] * x[size_t(k * m + j)];
-      x[size_t(c * m + j)] = s / a[size_t(c * n + c)];
-    }
-  return x;
+  return test::gauss_solve(a, host(B), n, B.size(1));
 }
 
 // (A + ridge·I) · X in double.

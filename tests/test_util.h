@@ -102,6 +102,31 @@ void expect_error_naming(F f, const std::string& op, const std::string& detail =
   }
 }
 
+// Solves a x = b (a: n x n row-major, b: n x m) by Gaussian elimination with partial pivoting, in
+// double: the independent reference for Cholesky solves and least squares.
+inline std::vector<double> gauss_solve(std::vector<double> a, std::vector<double> b, int64_t n, int64_t m) {
+  for (int64_t c = 0; c < n; ++c) {
+    int64_t p = c;
+    for (int64_t r = c + 1; r < n; ++r)
+      if (std::fabs(a[size_t(r * n + c)]) > std::fabs(a[size_t(p * n + c)])) p = r;
+    for (int64_t j = 0; j < n; ++j) std::swap(a[size_t(c * n + j)], a[size_t(p * n + j)]);
+    for (int64_t j = 0; j < m; ++j) std::swap(b[size_t(c * m + j)], b[size_t(p * m + j)]);
+    for (int64_t r = c + 1; r < n; ++r) {
+      const double f = a[size_t(r * n + c)] / a[size_t(c * n + c)];
+      for (int64_t j = c; j < n; ++j) a[size_t(r * n + j)] -= f * a[size_t(c * n + j)];
+      for (int64_t j = 0; j < m; ++j) b[size_t(r * m + j)] -= f * b[size_t(c * m + j)];
+    }
+  }
+  std::vector<double> x(static_cast<size_t>(n * m));
+  for (int64_t c = n - 1; c >= 0; --c)
+    for (int64_t j = 0; j < m; ++j) {
+      double s = b[size_t(c * m + j)];
+      for (int64_t k = c + 1; k < n; ++k) s -= a[size_t(c * n + k)] * x[size_t(k * m + j)];
+      x[size_t(c * m + j)] = s / a[size_t(c * n + c)];
+    }
+  return x;
+}
+
 // ../shared beside the project root, or empty when absent.
 inline std::string shared_dir() {
   std::filesystem::path p(PLEAS_SHARED_DIR);
