@@ -24,11 +24,17 @@ struct Storage {
   void* ptr = nullptr;
   size_t bytes = 0;
   Device device;
+  bool host_cached = false;  // from the host block cache (large CPU blocks)
   Storage(size_t bytes, Device d);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 };
+
+// Large host blocks are cached for reuse (see engine/tensor.cpp); bytes held free in that cache,
+// and a way to give them back to the system.
+size_t host_cached_bytes();
+void host_empty_cache();
 
 class Tensor {
  public:

@@ -193,3 +193,19 @@ TEST(TensorCuda, WithoutDeviceErrorsAreClear) {
     EXPECT_TRUE(m.find("CUDA") != std::string::npos || m.find("cuda") != std::string::npos) << m;
   }
 }
+
+TEST(Tensor, LargeHostBlocksAreCachedAndReused) {
+  host_empty_cache();
+  const void* first = nullptr;
+  {
+    Tensor a = Tensor::zeros({1 << 19});  // 2 MiB
+    first = a.data_ptr();
+    EXPECT_EQ(host_cached_bytes(), 0u);
+  }
+  EXPECT_GE(host_cached_bytes(), size_t(2) << 20);
+  Tensor b = Tensor::full({(1 << 19) - 5}, 3.0);  // same size class: the block comes back
+  EXPECT_EQ(b.data_ptr(), first);
+  for (double v : test::host(b.slice(0, 0, 7))) EXPECT_EQ(v, 3.0);
+  host_empty_cache();
+  EXPECT_EQ(host_cached_bytes(), 0u);
+}
