@@ -83,4 +83,10 @@ void AtomicFile::commit() {
   if (dfd >= 0) { ::fsync(dfd); ::close(dfd); }
 }
 
+void write_text_atomic(const std::string& path, const std::string& text, const char* what) {
+  AtomicFile f(path, what);
+  f.write(text.data(), text.size());
+  f.commit();
+}
+
 }  // namespace pleas

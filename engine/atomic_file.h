@@ -30,4 +30,7 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Writes `text` to `path` atomically (AtomicFile); `what` prefixes error messages.
+void write_text_atomic(const std::string& path, const std::string& text, const char* what);
+
 }  // namespace pleas

@@ -14,15 +14,6 @@
 
 namespace pleas::cli {
 
-namespace {
-void write_json(const std::string& path, const nlohmann::json& j, const char* what) {
-  AtomicFile f(path, what);
-  std::string text = j.dump(2) + "\n";
-  f.write(text.data(), text.size());
-  f.commit();
-}
-}  // namespace
-
 LooTable read_loo(const std::string& path) {
   std::ifstream f(path);
   PLEAS_CHECK(f.good(), path, ": cannot open the leave-one-out table");
@@ -95,7 +86,7 @@ Command add_loo(CLI::App& app) {
               {"per_class", per_class}, {"skip_per_class", skip}, {"proxy_data", proxy},
               {"proxy_per_class", proxy_per_class}, {"proxy_skip_per_class", proxy_skip}, {"seed", seed},
               {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-    write_json(out, loo_to_json(t), "loo --out");
+    write_text_atomic(out, loo_to_json(t).dump(2) + "\n", "loo --out");
     std::printf("leave-one-out table (%zu groups) written to %s: all merged %.2f%%, all separate %.2f%%\n",
                 fp.groups.size(), out.c_str(), t.merged, t.ensemble);
     return 0;

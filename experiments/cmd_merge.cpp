@@ -172,12 +172,7 @@ Command add_merge(CLI::App& app) {
       std::printf(" (per task %.2f%% / %.2f%%)", j["per_task_top1"]["a"].get<double>(), j["per_task_top1"]["b"].get<double>());
     std::printf("\n");
     if (m.json == "-") std::cout << j.dump() << "\n";
-    else if (!m.json.empty()) {
-      AtomicFile f(m.json, "merge --json");
-      const std::string text = j.dump(2) + "\n";
-      f.write(text.data(), text.size());
-      f.commit();
-    }
+    else if (!m.json.empty()) write_text_atomic(m.json, j.dump(2) + "\n", "merge --json");
     return 0;
   }};
 }

@@ -95,12 +95,7 @@ Command add_table(CLI::App& app) {
       std::fflush(stdout);
       out.push_back(j);
     }
-    if (!json.empty()) {
-      AtomicFile f(json, "table --json");
-      std::string text = out.dump(2) + "\n";
-      f.write(text.data(), text.size());
-      f.commit();
-    }
+    if (!json.empty()) write_text_atomic(json, out.dump(2) + "\n", "table --json");
     return 0;
   }};
 }

@@ -14,6 +14,12 @@ std::vector<std::string> split_csv(const std::string& s) {
   return out;
 }
 
+std::string join_csv(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + v[i];
+  return out;
+}
+
 int64_t Model::num_params() {
   int64_t n = 0;
   for (Conv2d* c : convs()) n -= c->weight.numel() - executed_weights(*c);

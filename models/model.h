@@ -55,6 +55,7 @@ void begin_bn_recompute(Model& m);
 void finish_bn_recompute(Model& m);
 
 std::vector<std::string> split_csv(const std::string& s);
+std::string join_csv(const std::vector<std::string>& v);
 
 // Architecture builders (models/cifar_resnet.cpp, resnet.cpp, vit.cpp).
 std::unique_ptr<Model> build_cifar_resnet(const TensorDict& w, const Metadata& meta, Device dev,

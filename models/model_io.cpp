@@ -18,11 +18,7 @@ void save_model(const std::string& path, Model& m) {
   std::string blocks = block_metadata(m);
   if (blocks.empty()) wf.metadata.erase("pleas_blocks");
   else wf.metadata["pleas_blocks"] = blocks;
-  if (!m.classes.empty()) {
-    std::string c;
-    for (size_t i = 0; i < m.classes.size(); ++i) c += (i ? "," : "") + m.classes[i];
-    wf.metadata["classes"] = c;
-  }
+  if (!m.classes.empty()) wf.metadata["classes"] = join_csv(m.classes);
   save_weights(path, wf);
 }
 

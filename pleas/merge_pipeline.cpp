@@ -119,11 +119,7 @@ MergeOutcome merge_models(Model& A, Model& B, std::shared_ptr<const data::Datase
   if (!blocks.empty()) meta["pleas_blocks"] = blocks;
   std::vector<std::string> classes = A.classes;
   if (out.separate_heads) classes.insert(classes.end(), B.classes.begin(), B.classes.end());
-  if (!classes.empty()) {
-    std::string c;
-    for (size_t i = 0; i < classes.size(); ++i) c += (i ? "," : "") + classes[i];
-    meta["classes"] = c;
-  }
+  if (!classes.empty()) meta["classes"] = join_csv(classes);
   meta["pleas_method"] = method;
   out.model = build_model(merged_state, meta, opt.device, "merged model");
   out.stages.emplace_back("merge", since(t));
