@@ -29,17 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with its contents at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "pleas_data_XXXXXX").string();
-    PLEAS_CHECK(mkdtemp(tmpl.data()) != nullptr, "mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::string operator/(const std::string& rel) const { return (path / rel).string(); }
-};
+using test::TempDir;
 
 void make_dirs_for(const std::string& file) { fs::create_directories(fs::path(file).parent_path()); }
 

@@ -4,6 +4,9 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -126,6 +129,26 @@ inline std::vector<double> gauss_solve(std::vector<double> a, std::vector<double
     }
   return x;
 }
+
+// A fresh directory under the system temp dir, removed with its contents at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pleas_test_XXXXXX").string();
+    PLEAS_CHECK(mkdtemp(tmpl.data()) != nullptr, "mkdtemp failed for ", tmpl);
+    path = tmpl;
+  }
+  ~TempDir() { std::error_code ec; std::filesystem::remove_all(path, ec); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& rel) const { return (path / rel).string(); }
+  std::vector<std::string> listing() const {  // file names, sorted
+    std::vector<std::string> v;
+    for (const auto& e : std::filesystem::directory_iterator(path)) v.push_back(e.path().filename().string());
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+};
 
 // ../shared beside the project root, or empty when absent.
 inline std::string shared_dir() {

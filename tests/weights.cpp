@@ -26,26 +26,7 @@ const DType kAllDtypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16,
 const char* const kFormats[] = {".safetensors", ".h5"};
 
 // A fresh directory per test under the system temp dir, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path = fs::temp_directory_path() /
-           ("pleas_weights_" + std::string(info ? info->name() : "x") + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> v;
-    for (const auto& e : fs::directory_iterator(path)) v.push_back(e.path().filename().string());
-    std::sort(v.begin(), v.end());
-    return v;
-  }
-};
+using test::TempDir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -114,6 +95,16 @@ void expect_same_file(const WeightFile& got, const WeightFile& want) {
   EXPECT_EQ(got.metadata, want.metadata);
 }
 
+// Saves wf as w<ext> in dir, loads it back and checks it equals wf; returns what was loaded.
+WeightFile round_trip(const TempDir& dir, const char* ext, const WeightFile& wf) {
+  std::string p = dir / (std::string("w") + ext);
+  save_weights(p, wf);
+  WeightFile got = load_weights(p);
+  expect_same_file(got, wf);
+  return got;
+}
+
+
 // `f` must throw pleas::Error whose message names `path` and contains `reason`.
 void expect_error(const std::function<void()>& f, const std::string& path, const std::string& reason) {
   try {
@@ -157,10 +148,7 @@ TEST(WeightsRoundTrip, EveryDtype) {
   for (DType dt : kAllDtypes) wf.tensors[std::string("t_") + dtype_name(dt)] = sample(dt, {3, 5}, seed++);
   for (const char* ext : kFormats) {
     SCOPED_TRACE(ext);
-    std::string p = dir / (std::string("w") + ext);
-    save_weights(p, wf);
-    WeightFile got = load_weights(p);
-    expect_same_file(got, wf);
+    WeightFile got = round_trip(dir, ext, wf);
     for (DType dt : kAllDtypes) EXPECT_EQ(got.tensors.at(std::string("t_") + dtype_name(dt)).dtype(), dt);
   }
 }
@@ -177,10 +165,7 @@ TEST(WeightsRoundTrip, ScalarEmptyAndHighRankShapes) {
   wf.tensors["odd"] = sample(DType::u8, {7, 13, 3}, 9);  // 273 bytes: misaligns what follows
   for (const char* ext : kFormats) {
     SCOPED_TRACE(ext);
-    std::string p = dir / (std::string("w") + ext);
-    save_weights(p, wf);
-    WeightFile got = load_weights(p);
-    expect_same_file(got, wf);
+    WeightFile got = round_trip(dir, ext, wf);
     EXPECT_EQ(got.tensors.at("scalar_f32").dim(), 0);
     EXPECT_EQ(got.tensors.at("empty_mid").shape(), (Shape{2, 0, 3}));
   }
@@ -196,9 +181,7 @@ TEST(WeightsRoundTrip, NamesWithDotsSlashesAndUnicode) {
   for (const char* n : names) wf.tensors[n] = sample(DType::f32, {2, 3}, seed++);
   for (const char* ext : kFormats) {
     SCOPED_TRACE(ext);
-    std::string p = dir / (std::string("w") + ext);
-    save_weights(p, wf);
-    expect_same_file(load_weights(p), wf);
+    round_trip(dir, ext, wf);
   }
 }
 
@@ -215,9 +198,7 @@ TEST(WeightsRoundTrip, Metadata) {
                  {"long", std::string(200000, 'z')}};
   for (const char* ext : kFormats) {
     SCOPED_TRACE(ext);
-    std::string p = dir / (std::string("w") + ext);
-    save_weights(p, wf);
-    expect_same_file(load_weights(p), wf);
+    round_trip(dir, ext, wf);
   }
 }
 
@@ -247,10 +228,7 @@ TEST(WeightsRoundTrip, NonContiguousSources) {
   for (const auto& [n, t] : wf.tensors) EXPECT_EQ(t.is_contiguous(), n == "narrowed") << n;
   for (const char* ext : kFormats) {
     SCOPED_TRACE(ext);
-    std::string p = dir / (std::string("w") + ext);
-    save_weights(p, wf);
-    WeightFile got = load_weights(p);
-    expect_same_file(got, wf);  // compares with each source's contiguous() copy
+    WeightFile got = round_trip(dir, ext, wf);  // compares with each source's contiguous() copy
     // And elementwise against an independent gather through the strides.
     const Tensor& src = wf.tensors.at("permuted");
     auto g = test::host(got.tensors.at("permuted"));
