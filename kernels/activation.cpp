@@ -30,4 +30,11 @@ Tensor gelu(const Tensor& x) {
   return y;
 }
 
+Tensor gelu_tanh(const Tensor& x) {
+  check_input("gelu_tanh", x);
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  PLEAS_DISPATCH(x, gelu_tanh, y, x);
+  return y;
+}
+
 }  // namespace pleas

@@ -24,6 +24,7 @@
   void scale_shift(Tensor& y, const Tensor& x, const Tensor& scale, const Tensor& shift);      \
   void relu(Tensor& y, const Tensor& x);                                                       \
   void gelu(Tensor& y, const Tensor& x);                                                       \
+  void gelu_tanh(Tensor& y, const Tensor& x);                                                  \
   /* a and b already expanded (stride-0 views) to out's shape */                               \
   void binary(Tensor& out, const Tensor& a, const Tensor& b, BinaryOp op);                     \
   void max_pool2d(Tensor& out, const Tensor& x, const Pool2dArgs& args);                       \

@@ -35,6 +35,7 @@ Tensor scale_shift(const Tensor& x, const Tensor& scale, const Tensor& shift);
 Tensor relu(const Tensor& x);
 void relu_(Tensor& x);                 // in place
 Tensor gelu(const Tensor& x);          // x * 0.5 * (1 + erf(x / sqrt(2)))
+Tensor gelu_tanh(const Tensor& x);     // x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
 
 // ---- elementwise (kernels/*/elementwise) ----
 // NumPy broadcasting; output dtype f32 (inputs f32).

@@ -70,11 +70,22 @@ void set_blocks(Linear& l, const std::vector<RowBlock>& blocks);
 int64_t executed_weights(const Conv2d& l);
 int64_t executed_weights(const Linear& l);
 
+// A LayerNorm normalises the last dim. A merged one (ViT partial merging, pleas/partial_merge.h)
+// has several *views*: view v normalises x[..., in0:in1) with its own statistics and its own
+// slice of weight/bias (the views' parameters concatenated in view order), and each position's
+// output is the mean over the views that contain it. No views: one view over the whole dim.
+struct NormView {
+  int64_t in0 = 0, in1 = 0;
+};
+
 struct LayerNorm {
   std::string path;
-  Tensor weight, bias;
+  Tensor weight, bias;  // [D], or [Σ view widths] with views
   double eps = 1e-6;
+  std::vector<NormView> views;
 };
+// Parameters of a LayerNorm with `views` over `width` features (checks that the views cover it).
+int64_t norm_param_count(const std::string& path, const std::vector<NormView>& views, int64_t width);
 
 Tensor forward(const Conv2d& l, const Tensor& x, const ForwardCtx& ctx);
 Tensor forward(BatchNorm2d& l, const Tensor& x, const ForwardCtx& ctx);
@@ -103,7 +114,8 @@ class WeightReader {
   Conv2d conv(const std::string& path, int64_t out, int64_t in, int k, Conv2dArgs args, bool bias);
   BatchNorm2d bn(const std::string& path, int64_t c, double eps = 1e-5);
   Linear linear(const std::string& path, int64_t out, int64_t in, bool bias = true);
-  LayerNorm layer_norm(const std::string& path, int64_t d, double eps = 1e-6);
+  LayerNorm layer_norm(const std::string& path, int64_t d, double eps = 1e-6,
+                       const std::vector<NormView>& views = {});
 
  private:
   const TensorDict& dict_;

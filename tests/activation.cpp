@@ -18,6 +18,9 @@ std::vector<double> map_ref(const Tensor& x, double (*f)(double)) {
 }
 double relu_ref(double v) { return v > 0 ? v : 0; }
 double gelu_ref(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
+double gelu_tanh_ref(double v) {
+  return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+}
 
 }  // namespace
 
@@ -41,6 +44,21 @@ TEST(Activation, GeluMatchesErfReference) {
   EXPECT_EQ(v[0], 0.0);
   EXPECT_NEAR(v[1], 0.8413447460685429, 1e-6);
   EXPECT_NEAR(v[2], -0.15865525393145707, 1e-6);
+}
+
+TEST(Activation, GeluTanhMatchesReference) {
+  for (const Shape& s : {Shape{5}, Shape{7, 13}, Shape{65537}}) {
+    const Tensor x = test::random_tensor(s, 5, -8, 8);
+    EXPECT_TRUE(all_close(gelu_tanh(x), map_ref(x, gelu_tanh_ref), 1e-6, 1e-6)) << shape_str(s);
+  }
+  // PyTorch: F.gelu(torch.tensor([1., -1., 3.]), approximate='tanh') = 0.8411920, -0.1588080, 2.9963627
+  const auto v = host(gelu_tanh(Tensor::from_vector(std::vector<float>{1.f, -1.f, 3.f}, {3})));
+  EXPECT_NEAR(v[0], 0.8411920, 1e-6);
+  EXPECT_NEAR(v[1], -0.1588080, 1e-6);
+  EXPECT_NEAR(v[2], 2.9963627, 1e-6);
+  // It differs from the erf form (by ~1e-4 at x = 2): the two must not be confused.
+  const Tensor x = Tensor::from_vector(std::vector<float>{2.f}, {1});
+  EXPECT_GT(std::fabs(host(gelu_tanh(x))[0] - host(gelu(x))[0]), 5e-5);
 }
 
 TEST(Activation, NonContiguousInputs) {

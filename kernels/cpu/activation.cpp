@@ -51,4 +51,8 @@ void gelu(Tensor& y, const Tensor& x) {
   unary(y, x, [](float v) { return gelu_f(v); });
 }
 
+void gelu_tanh(Tensor& y, const Tensor& x) {
+  unary(y, x, [](float v) { return gelu_tanh_f(v); });
+}
+
 }  // namespace pleas::cpu

@@ -9,12 +9,13 @@
 namespace pleas::cuda {
 
 namespace {
-enum class Act { relu, gelu };
+enum class Act { relu, gelu, gelu_tanh };
 
 template <Act A>
 __device__ __forceinline__ float act(float v) {
   if constexpr (A == Act::relu) return relu_f(v);
-  else return gelu_f(v);
+  else if constexpr (A == Act::gelu) return gelu_f(v);
+  else return gelu_tanh_f(v);
 }
 
 template <Act A>
@@ -54,5 +55,6 @@ void unary(Tensor& y, const Tensor& x) {
 
 void relu(Tensor& y, const Tensor& x) { unary<Act::relu>(y, x); }
 void gelu(Tensor& y, const Tensor& x) { unary<Act::gelu>(y, x); }
+void gelu_tanh(Tensor& y, const Tensor& x) { unary<Act::gelu_tanh>(y, x); }
 
 }  // namespace pleas::cuda

@@ -45,6 +45,7 @@ void batch_channel_stats(Tensor&, Tensor&, const Tensor&) { no_cuda("batch_chann
 void scale_shift(Tensor&, const Tensor&, const Tensor&, const Tensor&) { no_cuda("scale_shift"); }
 void relu(Tensor&, const Tensor&) { no_cuda("relu"); }
 void gelu(Tensor&, const Tensor&) { no_cuda("gelu"); }
+void gelu_tanh(Tensor&, const Tensor&) { no_cuda("gelu_tanh"); }
 void binary(Tensor&, const Tensor&, const Tensor&, BinaryOp) { no_cuda("binary"); }
 void max_pool2d(Tensor&, const Tensor&, const Pool2dArgs&) { no_cuda("max_pool2d"); }
 void avg_pool2d(Tensor&, const Tensor&, const Pool2dArgs&) { no_cuda("avg_pool2d"); }
