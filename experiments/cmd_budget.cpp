@@ -108,7 +108,9 @@ Command add_budget(CLI::App& app) {
     LooTable t = read_loo(loo);
     BudgetChoice c = choose_k(t, budget, metric == "flops" ? Metric::flops : Metric::params, multiple);
     nlohmann::json k = nlohmann::json::object();
-    for (size_t g = 0; g < t.footprint.groups.size(); ++g) k[t.footprint.groups[g].name] = c.rounded.k[g];
+    // k in channels (what pleas merge --k reads): heads × head width for ViT head groups.
+    for (size_t g = 0; g < t.footprint.groups.size(); ++g)
+      k[t.footprint.groups[g].name] = c.rounded.k[g] * t.footprint.groups[g].unit;
     if (json) {
       nlohmann::json j = {{"k", k}, {"predicted_top1", c.predicted}, {"gap", c.result.gap},
                           {"solve_ms", c.result.solve_ms}, {"objective", c.result.objective},
@@ -118,7 +120,7 @@ Command add_budget(CLI::App& app) {
                           {"metric", metric}, {"nodes", c.result.nodes}, {"optimal", c.result.optimal}};
       std::cout << j.dump() << "\n";
     } else {
-      std::printf("%-24s %6s %6s\n", "group", "d", "k");
+      std::printf("%-24s %6s %6s  (heads: d and k count heads)\n", "group", "d", "k");
       for (size_t g = 0; g < t.footprint.groups.size(); ++g)
         std::printf("%-24s %6lld %6lld\n", t.footprint.groups[g].name.c_str(),
                     (long long)t.footprint.groups[g].d, (long long)c.rounded.k[g]);

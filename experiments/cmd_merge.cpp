@@ -40,6 +40,7 @@ std::vector<int64_t> read_k_file(const std::string& path, const PermSpec& spec) 
   std::vector<int64_t> k;
   for (const PermGroup& g : spec.groups) {
     if (g.fixed) { k.push_back(g.size); continue; }
+    if (g.follows >= 0) { k.push_back(k[size_t(g.follows)]); continue; }  // a ViT block's values: as its heads
     PLEAS_CHECK(j.contains(g.name), "--k ", path, ": no k for group ", g.name);
     k.push_back(j[g.name].get<int64_t>());
   }
@@ -111,8 +112,8 @@ Command add_merge(CLI::App& app) {
       canonicalize(*A);
       PermSpec spec = perm_spec(*A);
       LooTable t = read_loo(m.loo);
-      PLEAS_CHECK(t.footprint.groups.size() + 2 == spec.groups.size(), m.loo, ": table for ",
-                  t.footprint.groups.size(), " groups, the model has ", spec.groups.size() - 2);
+      PLEAS_CHECK(int(t.footprint.groups.size()) == footprint_group_count(spec), m.loo, ": table for ",
+                  t.footprint.groups.size(), " groups, the model has ", footprint_group_count(spec));
       BudgetChoice c = choose_k(t, m.budget, m.metric == "flops" ? Metric::flops : Metric::params, 1);
       o.k = spec_k_from_footprint(spec, c.rounded.k);
       o.budget = -1;
@@ -133,7 +134,7 @@ Command add_merge(CLI::App& app) {
     nlohmann::json stages = nlohmann::json::object(), kj = nlohmann::json::object();
     for (auto& [name, s] : r.stages) stages[name] = s;
     for (size_t g = 0; g < r.spec.groups.size(); ++g)
-      if (!r.spec.groups[g].fixed) kj[r.spec.groups[g].name] = r.k[g];
+      if (!r.spec.groups[g].fixed && r.spec.groups[g].follows < 0) kj[r.spec.groups[g].name] = r.k[g];
     j["k"] = kj;
     if (!m.out.empty()) {
       auto t = std::chrono::steady_clock::now();

@@ -107,19 +107,15 @@ Tensor forward(const Linear& l, const Tensor& x, const ForwardCtx& ctx) {
   return y;
 }
 
-int64_t norm_param_count(const std::string& path, const std::vector<NormView>& views, int64_t width) {
-  if (views.empty()) return width;
+void check_norm_views(const std::string& path, const std::vector<NormView>& views, int64_t width) {
   std::vector<int> cover(size_t(width), 0);
-  int64_t n = 0;
   for (const NormView& v : views) {
     PLEAS_CHECK(v.in0 >= 0 && v.in1 > v.in0 && v.in1 <= width, path, ": norm view [", v.in0, ", ", v.in1,
                 ") is not inside the ", width, " features");
     for (int64_t i = v.in0; i < v.in1; ++i) ++cover[size_t(i)];
-    n += v.in1 - v.in0;
   }
-  for (int64_t i = 0; i < width; ++i)
+  for (int64_t i = 0; !views.empty() && i < width; ++i)
     PLEAS_CHECK(cover[size_t(i)] > 0, path, ": feature ", i, " is in no norm view");
-  return n;
 }
 
 Tensor forward(const LayerNorm& l, const Tensor& x, const ForwardCtx& ctx) {
@@ -127,22 +123,21 @@ Tensor forward(const LayerNorm& l, const Tensor& x, const ForwardCtx& ctx) {
   if (l.views.empty()) {
     y = layer_norm(x, l.weight, l.bias, l.eps);
   } else {
-    // y[p] = mean over the views v ∋ p of LN_v(x[v])[p], LN_v with view v's own statistics.
+    // ẑ averaged over the views containing each position, then y = weight·ẑ + bias.
     const int64_t D = x.size(-1);
-    y = Tensor::zeros(x.shape(), DType::f32, x.device());
+    check_norm_views(l.path, l.views, D);
+    Tensor z = Tensor::zeros(x.shape(), DType::f32, x.device());
     std::vector<float> cover(size_t(D), 0.f);
-    int64_t off = 0;
     for (const NormView& v : l.views) {
       const int64_t w = v.in1 - v.in0;
-      Tensor part = layer_norm(x.narrow(-1, v.in0, w), l.weight.narrow(0, off, w), l.bias.narrow(0, off, w), l.eps);
-      Tensor dst = y.narrow(-1, v.in0, w);
-      add_(dst, part);
+      Tensor ones = Tensor::full({w}, 1.0, DType::f32, x.device()), zeros = Tensor::zeros({w}, DType::f32, x.device());
+      Tensor dst = z.narrow(-1, v.in0, w);
+      add_(dst, layer_norm(x.narrow(-1, v.in0, w), ones, zeros, l.eps));
       for (int64_t i = v.in0; i < v.in1; ++i) cover[size_t(i)] += 1.f;
-      off += w;
     }
-    bool overlap = false;
-    for (float& c : cover) { overlap |= c > 1.f; c = 1.f / c; }
-    if (overlap) y = mul(y, Tensor::from_vector(cover, {D}, x.device()));
+    std::vector<float> scale = l.weight.to(Device::cpu()).to_vector<float>();
+    for (int64_t i = 0; i < D; ++i) scale[size_t(i)] /= cover[size_t(i)];
+    y = add(mul(z, Tensor::from_vector(scale, {D}, x.device())), l.bias);
   }
   ctx.report(l.path, x, y);
   return y;
@@ -249,10 +244,10 @@ LayerNorm WeightReader::layer_norm(const std::string& path, int64_t d, double ep
   LayerNorm l;
   l.path = path;
   l.eps = eps;
+  check_norm_views(path, views, d);
   l.views = views;
-  const int64_t n = norm_param_count(path, views, d);
-  l.weight = get(path + ".weight", {n});
-  l.bias = get(path + ".bias", {n});
+  l.weight = get(path + ".weight", {d});
+  l.bias = get(path + ".bias", {d});
   return l;
 }
 

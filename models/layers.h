@@ -71,21 +71,23 @@ int64_t executed_weights(const Conv2d& l);
 int64_t executed_weights(const Linear& l);
 
 // A LayerNorm normalises the last dim. A merged one (ViT partial merging, pleas/partial_merge.h)
-// has several *views*: view v normalises x[..., in0:in1) with its own statistics and its own
-// slice of weight/bias (the views' parameters concatenated in view order), and each position's
-// output is the mean over the views that contain it. No views: one view over the whole dim.
+// has several *views*: view v standardises x[..., in0:in1) with its own mean and variance,
+//   ẑ_v = (x_v − μ_v) / sqrt(σ²_v + eps),
+// each position takes the mean of ẑ over the views that contain it, then the usual affine:
+//   y[p] = weight[p] · mean_{v ∋ p} ẑ_v[p] + bias[p].
+// No views: one view over the whole dim (the ordinary LayerNorm).
 struct NormView {
   int64_t in0 = 0, in1 = 0;
 };
 
 struct LayerNorm {
   std::string path;
-  Tensor weight, bias;  // [D], or [Σ view widths] with views
+  Tensor weight, bias;  // [D]
   double eps = 1e-6;
   std::vector<NormView> views;
 };
-// Parameters of a LayerNorm with `views` over `width` features (checks that the views cover it).
-int64_t norm_param_count(const std::string& path, const std::vector<NormView>& views, int64_t width);
+// Checks that `views` lie inside `width` features and cover every one of them.
+void check_norm_views(const std::string& path, const std::vector<NormView>& views, int64_t width);
 
 Tensor forward(const Conv2d& l, const Tensor& x, const ForwardCtx& ctx);
 Tensor forward(BatchNorm2d& l, const Tensor& x, const ForwardCtx& ctx);

@@ -44,7 +44,8 @@ namespace pleas {
 
 struct FootprintGroup {
   std::string name;
-  int64_t d = 0;  // units (channels) in one model
+  int64_t d = 0;     // units in one model (channels; attention heads for a ViT head group)
+  int64_t unit = 1;  // channels per unit (a head's width for head groups)
 };
 
 enum class TermKind { conv, linear, norm, bias };

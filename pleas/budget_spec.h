@@ -12,10 +12,15 @@
 
 namespace pleas {
 
-// Footprint groups are the spec's non-fixed groups, in spec order; fixed groups (image channels,
-// shared classes) are ungrouped axes. `image_size` sets the output positions counted in FLOPs.
+// Footprint groups are the spec's non-fixed groups, in spec order, except followers (a ViT block's
+// values), which count with their leader; a head group's footprint units are heads (d = H, so k
+// is a number of heads); fixed groups (image channels, shared classes) are ungrouped axes.
+// `image_size` sets the output positions counted in FLOPs (pixels for convolutions, tokens for
+// linear layers and attention: 2·L²·head_dim multiply-adds per head).
 FootprintModel footprint_from_spec(const PermSpec& spec, Model& A, int image_size);
-// k per spec group from r per footprint group (fixed groups: k = d).
+int footprint_group_count(const PermSpec& spec);
+// k per spec group from k per footprint group (fixed groups: k = d; head groups: heads × head_dim;
+// followers: their leader's).
 std::vector<int64_t> spec_k_from_footprint(const PermSpec& spec, const std::vector<int64_t>& k_fp);
 
 struct LooTable {

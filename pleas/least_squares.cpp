@@ -58,13 +58,15 @@ LayerCoef coefficients(const std::vector<MergedPos>& pos, Device dev) {
   return c;
 }
 
-// x [N, C, ...] of both parents -> merged layout along dim 1.
-Tensor mix(const Tensor& xa, const Tensor& xb, const LayerCoef& c, Mix m) {
+// x of both parents -> merged layout along the channel axis (1 for convolutions [N, C, H, W],
+// the last for linear layers [..., C], e.g. ViT tokens [N, L, C]).
+Tensor mix(const Tensor& xa, const Tensor& xb, const LayerCoef& c, Mix m, int axis) {
+  if (axis < 0) axis += xa.dim();
   Shape s(size_t(xa.dim()), 1);
-  s[1] = c.ia.size(0);
+  s[size_t(axis)] = c.ia.size(0);
   const int k = int(m);
-  return add(mul(index_select(xa, 1, c.ia), c.ca[k].reshape(s)),
-             mul(index_select(xb, 1, c.ib), c.cb[k].reshape(s)));
+  return add(mul(index_select(xa, axis, c.ia), c.ca[k].reshape(s)),
+             mul(index_select(xb, axis, c.ib), c.cb[k].reshape(s)));
 }
 
 struct Acts {
@@ -117,7 +119,7 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
     a.conv = l.kind == LayerKind::conv;
     a.bias = l.has_bias;
     a.in = coefficients(merged_layout(spec, plan, l.in), dev);
-    a.out = coefficients(merged_layout(spec, plan, l.out), dev);
+    a.out = coefficients(merged_layout(spec, plan, l.out, l.out_split), dev);
     a.Q = a.in.ia.size(0);
     a.P = a.out.ia.size(0);
     if (a.conv) {
@@ -161,11 +163,13 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
       const int64_t N = xa.size(0);
       Tensor rows;  // optional subset of (image, position) rows
       for (auto [xm, ym] : terms) {
-        Tensor X = mix(xa, xb, a.in, xm), Y = mix(ya, yb, a.out, ym), Xm, Ym;
+        const int axis = a.conv ? 1 : -1;
+        Tensor X = mix(xa, xb, a.in, xm, axis), Y = mix(ya, yb, a.out, ym, axis), Xm, Ym;
         if (a.conv) {
           Tensor col = unfold2d(X, a.kh, a.kw, a.args);  // [N, Q·kh·kw, positions]
           const int64_t pos = col.size(2);
-          Xm = col.permute({0, 2, 1}).contiguous().reshape({N * pos, a.K});
+          Xm = col.permute({0, 2, 1}).contiguous().reshape({N * pos, a.K - (a.bias ? 1 : 0)});
+          if (a.bias) Xm = cat({Xm, Tensor::full({N * pos, 1}, 1.0, DType::f32, dev)}, 1);  // ViT patch embedding
           Ym = Y.reshape({N, a.P, pos}).permute({0, 2, 1}).contiguous().reshape({N * pos, a.P});
           if (opt.max_positions > 0 && pos > opt.max_positions) {
             if (!rows.defined()) {
@@ -182,8 +186,11 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
             Ym = index_select(Ym, 0, rows);
           }
         } else {
-          Xm = a.bias ? cat({X, Tensor::full({N, 1}, 1.0, DType::f32, dev)}, 1) : X;
-          Ym = Y;
+          // Every token is a sample ([N, L, Q] -> [N·L, Q]).
+          X = X.reshape({-1, a.Q});
+          Ym = Y.reshape({-1, a.P});
+          const int64_t rows_n = X.size(0);
+          Xm = a.bias ? cat({X, Tensor::full({rows_n, 1}, 1.0, DType::f32, dev)}, 1) : X;
         }
         Tensor Gb = Tensor::zeros({a.K, a.K}, DType::f32, dev), Cb = Tensor::zeros({a.K, a.P}, DType::f32, dev);
         gram_accumulate(Gb, Xm);

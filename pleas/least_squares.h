@@ -5,6 +5,15 @@
 // the merge data (im2col rows for convolutions: unfold2d, then gram/cross accumulation; float32
 // per batch, summed in float64 across batches), and each block of output rows is solved over the
 // inputs it may read, (G_ss + λI) W_sᵀ = C_s, by Cholesky (spd_solve), λ = ridge · mean(diag G_ss).
+//
+// ViTs: every token of every image is a sample of qkv, proj, fc1 and fc2 (their inputs/outputs
+// [N, L, C] are mixed along C); the patch embedding is a convolution over the image; the head sees
+// the class token. The inputs are the parents' own (their LayerNorm outputs, attention outputs and
+// GELU outputs, mixed into the merged layout), not the merged model's: the merged model's
+// per-view LayerNorm of the mixed stream is not the mix of the parents' LayerNorm outputs, so its
+// own inputs would make every fit depend on all earlier fits; Eq. 1 fits each layer to map the
+// permuted ensemble's inputs to the permuted ensemble's outputs, as for ResNets, so all layers are
+// fitted in one pass over the data.
 #pragma once
 #include <memory>
 

@@ -70,7 +70,15 @@ std::vector<std::string> param_names(const LayerSpec& l) {
     case LayerKind::bn:
       for (const char* p : kBnParams) n.push_back(l.path + p);
       break;
+    case LayerKind::norm:
+      n.push_back(l.path + ".weight");
+      n.push_back(l.path + ".bias");
+      break;
+    case LayerKind::param:
+      n.push_back(l.path);
+      break;
     case LayerKind::channel_map:  // no weights
+    case LayerKind::attention:
       break;
   }
   return n;
@@ -89,8 +97,9 @@ States upload(const char* op, const PermSpec& spec, const TensorDict& A, const T
                   ta.str(), " and ", tb.str());
       PLEAS_CHECK(ta.shape() == tb.shape(), op, ": ", name, " is ", shape_str(ta.shape()), " in A but ",
                   shape_str(tb.shape()), " in B");
-      const bool matrix = name == l.path + ".weight" && l.kind != LayerKind::bn;
-      PLEAS_CHECK(ta.dim() >= 1 && ta.size(0) == out && (!matrix || (ta.dim() >= 2 && ta.size(1) == in)), op,
+      const bool matrix = name == l.path + ".weight" && (l.kind == LayerKind::conv || l.kind == LayerKind::linear);
+      const int axis = l.kind == LayerKind::param ? ta.dim() - 1 : 0;
+      PLEAS_CHECK(ta.dim() >= 1 && ta.size(axis) == out && (!matrix || (ta.dim() >= 2 && ta.size(1) == in)), op,
                   ": ", name, " ", shape_str(ta.shape()), " does not fit the spec's layouts (out ", out,
                   matrix ? ", in " + std::to_string(in) : std::string(), ")");
       s.a[name] = ta.to(dev);
@@ -122,22 +131,29 @@ Terms unit_matrices(const PermSpec& spec, const TensorDict& s, int g, const std:
   };
   Terms terms;
   for (const LayerSpec& l : spec.layers) {
-    if (l.kind == LayerKind::channel_map) continue;
-    const int64_t oo = spec.group_offset(l.out, g), io = spec.group_offset(l.in, g);
-    if (l.kind == LayerKind::bn) {
-      if (oo < 0) continue;
-      // BN's four per-channel vectors: one [d, 4] matrix (a sum of four outer products).
-      std::vector<Tensor> v;
-      for (const char* p : kBnParams) v.push_back(unit_rows(s.at(l.path + p), 0, oo, d));
-      terms.push_back(cat(v, 1));
+    if (l.kind == LayerKind::channel_map || l.kind == LayerKind::attention) continue;
+    // Every occurrence of g on each axis (a fused qkv holds the query/key group twice).
+    const std::vector<int64_t> oos = spec.group_offsets(l.out, g), ios = spec.group_offsets(l.in, g);
+    if (l.kind == LayerKind::bn || l.kind == LayerKind::norm) {
+      // The norm's per-channel vectors: one [d, 4] (BN) or [d, 2] (LayerNorm) matrix.
+      for (int64_t oo : oos) {
+        std::vector<Tensor> v;
+        for (const std::string& name : param_names(l)) v.push_back(unit_rows(s.at(name), 0, oo, d));
+        terms.push_back(cat(v, 1));
+      }
+      continue;
+    }
+    if (l.kind == LayerKind::param) {  // the last axis carries the layout
+      const Tensor& t = s.at(l.path);
+      for (int64_t oo : oos) terms.push_back(unit_rows(t, t.dim() - 1, oo, d));
       continue;
     }
     const Tensor& w = s.at(l.path + ".weight");
-    if (oo >= 0) {  // axis 0: rows of g, the input axis permuted
+    for (int64_t oo : oos) {  // axis 0: rows of g, the input axis permuted
       terms.push_back(unit_rows(other(w.narrow(0, oo, d), 1, l.in), 0, 0, d));
       if (l.has_bias) terms.push_back(unit_rows(s.at(l.path + ".bias"), 0, oo, d));
     }
-    if (io >= 0)  // axis 1: columns of g, the output axis permuted
+    for (int64_t io : ios)  // axis 1: columns of g, the output axis permuted
       terms.push_back(unit_rows(other(w.narrow(1, io, d), 0, l.out), 1, 0, d));
   }
   return terms;
@@ -169,6 +185,56 @@ double matched_total(const std::vector<double>& c, const std::vector<int64_t>& p
   double s = 0;
   for (int64_t i = 0; i < d; ++i) s += c[size_t(i * d + p[size_t(i)])];
   return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heads (ViT attention): a head-structured leader group and its followers are assigned together.
+// Valid permutations map A's head a to one B head π(a) for the leader and every follower, with a
+// free permutation of the units inside the head per group. The best such permutations solve
+//   max_π Σ_a S[a][π(a)],  S[a][b] = Σ_{groups} max_σ Σ_j C[a·hd + j][b·hd + σ(j)],
+// i.e. a within-head assignment for every head pair and group, then an assignment over heads
+// (exact: the objective separates over heads once π is fixed).
+
+struct HeadAssignment {
+  std::vector<std::vector<int64_t>> perms;  // one per cost matrix
+  double value = 0;                          // Σ over the matrices of their matched entries
+};
+
+HeadAssignment head_assignment(const std::vector<const std::vector<double>*>& costs, int64_t H, int64_t hd) {
+  const int64_t d = H * hd;
+  std::vector<double> S(size_t(H * H), 0.0);
+  std::vector<std::vector<std::vector<int64_t>>> inner(costs.size(), std::vector<std::vector<int64_t>>(size_t(H * H)));
+  std::vector<double> sub(size_t(hd * hd));
+  for (size_t c = 0; c < costs.size(); ++c)
+    for (int64_t a = 0; a < H; ++a)
+      for (int64_t b = 0; b < H; ++b) {
+        for (int64_t i = 0; i < hd; ++i)
+          for (int64_t j = 0; j < hd; ++j) sub[size_t(i * hd + j)] = (*costs[c])[size_t((a * hd + i) * d + b * hd + j)];
+        Assignment w = solve_assignment(sub, hd, /*maximize=*/true);
+        S[size_t(a * H + b)] += w.cost;
+        inner[c][size_t(a * H + b)] = std::move(w.col_of_row);
+      }
+  const Assignment heads = solve_assignment(S, H, /*maximize=*/true);
+  HeadAssignment r;
+  r.value = heads.cost;
+  for (size_t c = 0; c < costs.size(); ++c) {
+    std::vector<int64_t> p(static_cast<size_t>(d));
+    for (int64_t a = 0; a < H; ++a) {
+      const int64_t b = heads.col_of_row[size_t(a)];
+      const auto& s = inner[c][size_t(a * H + b)];
+      for (int64_t j = 0; j < hd; ++j) p[size_t(a * hd + j)] = b * hd + s[size_t(j)];
+    }
+    r.perms.push_back(std::move(p));
+  }
+  return r;
+}
+
+// The followers of group g (groups whose `follows` is g).
+std::vector<int> followers(const PermSpec& spec, int g) {
+  std::vector<int> f;
+  for (size_t i = 0; i < spec.groups.size(); ++i)
+    if (spec.groups[i].follows == g) f.push_back(int(i));
+  return f;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,9 +300,9 @@ Matching weight_matching(const PermSpec& spec, const TensorDict& A, const Tensor
   std::vector<Terms> a_terms(spec.groups.size());  // A's unit matrices never change
   for (size_t g = 0; g < spec.groups.size(); ++g) a_terms[g] = unit_matrices(spec, s.a, int(g), nullptr, dev);
 
-  std::vector<int> order;
+  std::vector<int> order;  // followers move with their leader
   for (size_t g = 0; g < spec.groups.size(); ++g)
-    if (!spec.groups[g].fixed) order.push_back(int(g));
+    if (!spec.groups[g].fixed && spec.groups[g].follows < 0) order.push_back(int(g));
   std::mt19937_64 rng(seed);
 
   // Coordinate descent: each step maximises the objective over P_g exactly (a linear assignment),
@@ -245,7 +311,26 @@ Matching weight_matching(const PermSpec& spec, const TensorDict& A, const Tensor
     shuffle(order, rng);
     double total = 0, best_gain = 0;
     for (int g : order) {
-      const int64_t d = spec.groups[size_t(g)].size;
+      const PermGroup& pg = spec.groups[size_t(g)];
+      const int64_t d = pg.size;
+      if (pg.head_dim > 0) {
+        // The leader and its followers in one exact step (their costs do not depend on each other).
+        std::vector<int> members = {g};
+        for (int f : followers(spec, g)) members.push_back(f);
+        std::vector<std::vector<double>> cs;
+        double old_value = 0;
+        for (int x : members) {
+          cs.push_back(terms_cost(a_terms[size_t(x)], unit_matrices(spec, s.b, x, &m.perms, dev), d));
+          old_value += matched_total(cs.back(), m.perms[size_t(x)]);
+        }
+        std::vector<const std::vector<double>*> ptrs;
+        for (auto& c : cs) ptrs.push_back(&c);
+        HeadAssignment h = head_assignment(ptrs, pg.heads(), pg.head_dim);
+        best_gain = std::max(best_gain, h.value - old_value);
+        total += h.value;
+        for (size_t i = 0; i < members.size(); ++i) m.perms[size_t(members[i])] = std::move(h.perms[i]);
+        continue;
+      }
       const std::vector<double> c = terms_cost(a_terms[size_t(g)], unit_matrices(spec, s.b, g, &m.perms, dev), d);
       const double old_value = matched_total(c, m.perms[size_t(g)]);
       Assignment a = solve_assignment(c, d, /*maximize=*/true);
@@ -312,23 +397,26 @@ Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::Dat
   std::vector<Tensor> held(spec.sites.size());
   std::vector<SiteSums> held_sums(spec.sites.size());
   std::vector<int> seen_b(spec.sites.size(), 0);
-  auto value = [&](size_t si, const Tensor& out, const char* which) {
+  auto value = [&](size_t si, const Tensor& in, const Tensor& out_t, const char* which) {
     const ActSite& site = spec.sites[si];
+    Tensor out = site.input ? in : out_t;
+    if (site.channels_last && out.dim() >= 2) out = out.reshape({-1, out.size(-1)});  // [samples, C]
     PLEAS_CHECK(out.dim() >= 2 && out.size(1) == spec.layout_size(site.layout), op, ": site ", site.path,
-                " of model ", which, " has output ", shape_str(out.shape()), ", the spec expects ",
-                spec.layout_size(site.layout), " channels on dim 1");
+                " of model ", which, " has ", site.input ? "input " : "output ", shape_str(out.shape()),
+                ", the spec expects ", spec.layout_size(site.layout), " channels on dim ",
+                site.channels_last ? "-1" : "1");
     return site.relu ? relu(out) : out.clone();  // hooked tensors may be overwritten later
   };
   Hooks ha, hb;
   for (size_t si = 0; si < spec.sites.size(); ++si) {
-    ha.add(spec.sites[si].path, [&, si](const std::string&, const Tensor&, const Tensor& out) {
-      held[si] = value(si, out, "A");
+    ha.add(spec.sites[si].path, [&, si](const std::string&, const Tensor& in, const Tensor& out) {
+      held[si] = value(si, in, out, "A");
       held_sums[si] = site_sums(held[si]);
     });
-    hb.add(spec.sites[si].path, [&, si](const std::string&, const Tensor&, const Tensor& out) {
+    hb.add(spec.sites[si].path, [&, si](const std::string&, const Tensor& in, const Tensor& out) {
       const ActSite& site = spec.sites[si];
       PLEAS_CHECK(held[si].defined(), op, ": site ", site.path, " was reported by model B but not by model A");
-      const Tensor xb = value(si, out, "B");
+      const Tensor xb = value(si, in, out, "B");
       PLEAS_CHECK(xb.shape() == held[si].shape(), op, ": site ", site.path, " is ", shape_str(held[si].shape()),
                   " in A but ", shape_str(xb.shape()), " in B");
       const SiteSums& ua = held_sums[si];
@@ -377,6 +465,7 @@ Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::Dat
   m.similarity.resize(spec.groups.size());
   for (size_t g = 0; g < spec.groups.size(); ++g)
     m.similarity[g].assign(size_t(spec.groups[g].size), 1.0);  // fixed groups: identity, not measured
+  std::map<int, std::vector<double>> corrs;
   for (auto& [g, mg] : mom) {
     const int64_t d = mg.d;
     const double n = mg.n;
@@ -395,11 +484,32 @@ Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::Dat
         double& c = corr[i * size_t(d) + j];
         c = (c / n - ma[i] * mb[j]) / (da[i] * db[j] + 1e-12);
       }
-    Assignment a = solve_assignment(corr, d, /*maximize=*/true);
+    corrs[g] = std::move(corr);
+  }
+  // Assignments: plain groups alone; head groups with their followers (two-level rule).
+  for (auto& [g, corr] : corrs) {
+    const PermGroup& pg = spec.groups[size_t(g)];
+    const int64_t d = pg.size;
+    if (pg.follows >= 0) continue;
+    std::vector<int> members = {g};
+    if (pg.head_dim > 0)
+      for (int f : followers(spec, g)) members.push_back(f);
+    if (members.size() == 1 && pg.head_dim == 0) {
+      Assignment a = solve_assignment(corr, d, /*maximize=*/true);
+      m.objective += a.cost;
+      m.perms[size_t(g)] = std::move(a.col_of_row);
+    } else {
+      std::vector<const std::vector<double>*> ptrs;
+      for (int x : members) ptrs.push_back(&corrs.at(x));
+      HeadAssignment h = head_assignment(ptrs, pg.heads(), pg.head_dim);
+      m.objective += h.value;
+      for (size_t i = 0; i < members.size(); ++i) m.perms[size_t(members[i])] = std::move(h.perms[i]);
+    }
+  }
+  for (auto& [g, corr] : corrs) {
+    const int64_t d = spec.groups[size_t(g)].size;
     for (int64_t i = 0; i < d; ++i)
-      m.similarity[size_t(g)][size_t(i)] = corr[size_t(i * d + a.col_of_row[size_t(i)])];
-    m.objective += a.cost;
-    m.perms[size_t(g)] = std::move(a.col_of_row);
+      m.similarity[size_t(g)][size_t(i)] = corr[size_t(i * d + m.perms[size_t(g)][size_t(i)])];
   }
   return m;
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "data/loader.h"
+#include "models/vit.h"
 #include "pleas/matching.h"
 
 namespace pleas {
@@ -19,13 +20,19 @@ std::vector<std::vector<double>> flat_similarity(const PermSpec& s) {
 }
 
 void check_compatible(const PermSpec& a, const PermSpec& b) {
+  PLEAS_CHECK(a.arch == b.arch || (a.arch.rfind("cifar_resnet", 0) != 0 && a.arch.rfind("vit", 0) != 0 &&
+                                   b.arch.rfind("cifar_resnet", 0) != 0 && b.arch.rfind("vit", 0) != 0),
+              "merge: cannot merge a ", a.arch, " (model A) with a ", b.arch, " (model B): the architectures differ");
   PLEAS_CHECK(a.groups.size() == b.groups.size(), "merge: the models have different structures (",
               a.arch, " with ", a.groups.size(), " permutation groups vs ", b.arch, " with ", b.groups.size(), ")");
   for (size_t g = 0; g < a.groups.size(); ++g) {
     if (int(g) == a.classes_group) continue;
-    PLEAS_CHECK(a.groups[g].name == b.groups[g].name && a.groups[g].size == b.groups[g].size,
-                "merge: group ", a.groups[g].name, " has ", a.groups[g].size, " units in A but ",
-                b.groups[g].name, " has ", b.groups[g].size, " in B");
+    PLEAS_CHECK(a.groups[g].name == b.groups[g].name && a.groups[g].size == b.groups[g].size &&
+                    a.groups[g].head_dim == b.groups[g].head_dim,
+                "merge: group ", a.groups[g].name, " has ", a.groups[g].size, " units",
+                a.groups[g].head_dim ? " (heads of " + std::to_string(a.groups[g].head_dim) + ")" : std::string(),
+                " in A but ", b.groups[g].name, " has ", b.groups[g].size, b.groups[g].head_dim ?
+                " (heads of " + std::to_string(b.groups[g].head_dim) + ")" : std::string(), " in B");
   }
   PLEAS_CHECK(a.groups[size_t(a.classes_group)].size == b.groups[size_t(b.classes_group)].size,
               "merge: the heads have ", a.groups[size_t(a.classes_group)].size, " and ",
@@ -110,13 +117,20 @@ MergeOutcome merge_models(Model& A, Model& B, std::shared_ptr<const data::Datase
     out.k = uniform_k(spec, r);
   }
   MergePlan plan = plan_merge(spec, match.perms, match.similarity, out.k, out.separate_heads);
-  std::string blocks;
-  TensorDict merged_state = merge_state(spec, plan, sa, sb, &blocks);
+  std::string blocks, views;
+  TensorDict merged_state = merge_state(spec, plan, sa, sb, &blocks, &views);
   Metadata meta;
   meta["arch"] = A.metadata.count("arch") ? A.metadata.at("arch") : A.arch();
-  for (const char* key : {"input_mean", "input_std", "input_resize", "input_crop", "image_size"})
+  for (const char* key : {"input_mean", "input_std", "input_resize", "input_crop", "image_size", "act", "ln_eps",
+                          "final_norm"})
     if (A.metadata.count(key)) meta[key] = A.metadata.at(key);
+  if (auto* v = dynamic_cast<VisionTransformer*>(&A)) {
+    // A merged block runs 2H − h heads: the head width, not the count, is what all blocks share.
+    meta["head_dim"] = std::to_string(v->head_dim);
+    if (!v->has_final_norm()) meta["final_norm"] = "none";
+  }
   if (!blocks.empty()) meta["pleas_blocks"] = blocks;
+  if (!views.empty()) meta["pleas_norm_views"] = views;
   std::vector<std::string> classes = A.classes;
   if (out.separate_heads) classes.insert(classes.end(), B.classes.begin(), B.classes.end());
   if (!classes.empty()) meta["classes"] = join_csv(classes);
@@ -135,7 +149,7 @@ MergeOutcome merge_models(Model& A, Model& B, std::shared_ptr<const data::Datase
     out.stages.emplace_back("least_squares", since(t));
   }
   // 4. BatchNorm statistics of the merged model.
-  if (method == "pleas" || method == "regmean" || method == "permute") {
+  if ((method == "pleas" || method == "regmean" || method == "permute") && !out.model->batch_norms().empty()) {
     t = Clock::now();
     recompute_batch_norm(*out.model, loader, opt.progress);
     out.stages.emplace_back("bn_recompute", since(t));

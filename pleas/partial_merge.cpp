@@ -15,25 +15,54 @@ MergePlan plan_merge(const PermSpec& spec, const std::vector<std::vector<int64_t
                      bool separate_classes) {
   PLEAS_CHECK(perms.size() == spec.groups.size() && k.size() == spec.groups.size(),
               "plan_merge: need one permutation and one k per group (", spec.groups.size(), ")");
+  PLEAS_CHECK(similarity.size() == spec.groups.size(), "plan_merge: need one similarity vector per group");
   MergePlan plan;
+  std::vector<std::vector<bool>> merged_of(spec.groups.size());
   for (size_t g = 0; g < spec.groups.size(); ++g) {
     const PermGroup& pg = spec.groups[g];
     GroupMerge gm;
     gm.d = pg.size;
     const bool sep = separate_classes && int(g) == spec.classes_group;
-    gm.k = pg.fixed ? (sep ? 0 : pg.size) : k[g];
+    gm.k = pg.fixed ? (sep ? 0 : pg.size) : pg.follows >= 0 ? plan.groups[size_t(pg.follows)].k : k[g];
     PLEAS_CHECK(gm.k >= 0 && gm.k <= gm.d, "plan_merge: k = ", gm.k, " for group ", pg.name, " of size ", gm.d);
-    std::vector<int64_t> order(size_t(gm.d));
-    std::iota(order.begin(), order.end(), 0);
-    if (!pg.fixed) {
+    if (!pg.fixed)
       PLEAS_CHECK(int64_t(similarity[g].size()) == gm.d, "plan_merge: similarity of group ", pg.name,
                   " has ", similarity[g].size(), " entries, expected ", gm.d);
-      std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
-        return similarity[g][size_t(x)] > similarity[g][size_t(y)];
-      });
-    }
     std::vector<bool> merged(size_t(gm.d), false);
-    for (int64_t j = 0; j < gm.k; ++j) merged[size_t(order[size_t(j)])] = true;
+    if (pg.head_dim > 0) {
+      // Whole heads: a permutation maps heads to heads; the merged heads are the leader's top
+      // k / head_dim by the summed similarity of their units (queries/keys and values).
+      const int64_t hd = pg.head_dim, H = pg.heads();
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t j = 0; j < hd; ++j)
+          PLEAS_CHECK(perms[g][size_t(h * hd + j)] / hd == perms[g][size_t(h * hd)] / hd, "plan_merge: the permutation of ",
+                      pg.name, " splits head ", h, " (heads of ", hd, " units must move whole)");
+      if (pg.follows >= 0) {
+        merged = merged_of[size_t(pg.follows)];
+        for (int64_t h = 0; h < H; ++h)
+          PLEAS_CHECK(perms[g][size_t(h * hd)] / hd == perms[size_t(pg.follows)][size_t(h * hd)] / hd, "plan_merge: ",
+                      pg.name, " matches head ", h, " to another head than ", spec.groups[size_t(pg.follows)].name);
+      } else {
+        PLEAS_CHECK(gm.k % hd == 0, "plan_merge: k = ", gm.k, " for ", pg.name, " is not a whole number of heads of ", hd);
+        std::vector<double> score(size_t(H), 0.0);
+        for (size_t f = 0; f < spec.groups.size(); ++f)
+          if (int(f) == int(g) || spec.groups[f].follows == int(g))
+            for (int64_t i = 0; i < gm.d; ++i) score[size_t(i / hd)] += similarity[f][size_t(i)];
+        std::vector<int64_t> order(static_cast<size_t>(H));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[size_t(x)] > score[size_t(y)]; });
+        for (int64_t j = 0; j < gm.k / hd; ++j)
+          for (int64_t u = 0; u < hd; ++u) merged[size_t(order[size_t(j)] * hd + u)] = true;
+      }
+    } else {
+      std::vector<int64_t> order(size_t(gm.d));
+      std::iota(order.begin(), order.end(), 0);
+      if (!pg.fixed)
+        std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+          return similarity[g][size_t(x)] > similarity[g][size_t(y)];
+        });
+      for (int64_t j = 0; j < gm.k; ++j) merged[size_t(order[size_t(j)])] = true;
+    }
     for (int64_t i = 0; i < gm.d; ++i) {
       const int64_t b = pg.fixed ? i : perms[g][size_t(i)];
       if (merged[size_t(i)]) {
@@ -43,40 +72,66 @@ MergePlan plan_merge(const PermSpec& spec, const std::vector<std::vector<int64_t
         gm.b_only.push_back(b);
       }
     }
+    merged_of[g] = merged;
     plan.groups.push_back(std::move(gm));
   }
   return plan;
 }
 
-std::vector<MergedPos> merged_layout(const PermSpec& spec, const MergePlan& plan, const Layout& l) {
+std::vector<MergedPos> merged_layout(const PermSpec& spec, const MergePlan& plan, const Layout& l,
+                                     const std::vector<size_t>& split) {
   std::vector<MergedPos> out;
-  for (char kind : {'A', 'M', 'B'}) {
-    int64_t off = 0;
-    for (int g : l) {
-      const GroupMerge& gm = plan.groups[size_t(g)];
-      if (kind == 'A')
-        for (int64_t a : gm.a_only) out.push_back({'A', g, off + a, -1});
-      else if (kind == 'M')
-        for (auto& [a, b] : gm.pairs) out.push_back({'M', g, off + a, off + b});
-      else
-        for (int64_t b : gm.b_only) out.push_back({'B', g, -1, off + b});
-      off += spec.groups[size_t(g)].size;
+  std::vector<size_t> starts = {0};
+  for (size_t s : split) {
+    PLEAS_CHECK(s > starts.back() && s < l.size(), "merged_layout: bad segment start ", s, " in a layout of ", l.size(), " groups");
+    starts.push_back(s);
+  }
+  starts.push_back(l.size());
+  int64_t seg_off = 0;
+  for (size_t si = 0; si + 1 < starts.size(); ++si) {
+    for (char kind : {'A', 'M', 'B'}) {
+      int64_t off = seg_off;
+      for (size_t gi = starts[si]; gi < starts[si + 1]; ++gi) {
+        const int g = l[gi];
+        const GroupMerge& gm = plan.groups[size_t(g)];
+        if (kind == 'A')
+          for (int64_t a : gm.a_only) out.push_back({'A', g, off + a, -1});
+        else if (kind == 'M')
+          for (auto& [a, b] : gm.pairs) out.push_back({'M', g, off + a, off + b});
+        else
+          for (int64_t b : gm.b_only) out.push_back({'B', g, -1, off + b});
+        off += spec.groups[size_t(g)].size;
+      }
     }
+    for (size_t gi = starts[si]; gi < starts[si + 1]; ++gi) seg_off += spec.groups[size_t(l[gi])].size;
   }
   return out;
 }
 
 std::vector<RowBlock> merged_blocks(const std::vector<MergedPos>& out, const std::vector<MergedPos>& in) {
-  auto count = [](const std::vector<MergedPos>& v, char k) {
-    return int64_t(std::count_if(v.begin(), v.end(), [k](const MergedPos& p) { return p.kind == k; }));
+  int64_t ia = 0, im = 0, ib = 0;
+  int last = 0;
+  for (const MergedPos& p : in) {
+    const int rank = p.kind == 'A' ? 0 : p.kind == 'M' ? 1 : 2;
+    PLEAS_CHECK(rank >= last, "merged_blocks: the input axis is not laid out [A-only | merged | B-only]");
+    last = rank;
+    (rank == 0 ? ia : rank == 1 ? im : ib) += 1;
+  }
+  const int64_t Q = ia + im + ib;
+  auto range = [&](char kind) -> std::pair<int64_t, int64_t> {
+    if (kind == 'A') return {0, ia + im};
+    if (kind == 'B') return {ia, Q};
+    return {0, Q};
   };
-  const int64_t oa = count(out, 'A'), om = count(out, 'M'), ob = count(out, 'B');
-  const int64_t ia = count(in, 'A'), im = count(in, 'M'), ib = count(in, 'B'), Q = ia + im + ib;
-  if ((oa == 0 || ib == 0) && (ob == 0 || ia == 0)) return {};  // every row reads every input
   std::vector<RowBlock> blocks;
-  if (oa > 0) blocks.push_back({0, oa, 0, ia + im});
-  if (om > 0) blocks.push_back({oa, oa + om, 0, Q});
-  if (ob > 0) blocks.push_back({oa + om, oa + om + ob, ia, Q});
+  bool dense = true;
+  for (int64_t p = 0; p < int64_t(out.size()); ++p) {
+    const auto [i0, i1] = range(out[size_t(p)].kind);
+    dense &= i0 == 0 && i1 == Q;
+    if (!blocks.empty() && blocks.back().in0 == i0 && blocks.back().in1 == i1) blocks.back().out1 = p + 1;
+    else blocks.push_back({p, p + 1, i0, i1});
+  }
+  if (dense) return {};
   return blocks;
 }
 
@@ -112,19 +167,39 @@ Tensor mix_vector(const Gather& g, const Tensor& a, const Tensor& b) {
              mul(index_select(b, 0, idx(g.ib)), vec(g.cb, {n})));
 }
 
+// Per-unit mix along the last axis (ViT cls_token, pos_embed).
+Tensor mix_last(const Gather& g, const Tensor& a, const Tensor& b) {
+  const int64_t n = int64_t(g.ia.size());
+  const int last = a.dim() - 1;
+  return add(mul(index_select(a, last, idx(g.ia)), vec(g.ca, {n})),
+             mul(index_select(b, last, idx(g.ib)), vec(g.cb, {n})));
+}
+
+// A LayerNorm over a partly merged axis [A-only | merged | B-only]: A's view [0, a + m), B's
+// view [a, a + m + b) (partial_merge.h); none when the axis is fully merged.
+nlohmann::json norm_views(const std::string& path, const std::vector<MergedPos>& pos) {
+  int64_t a = 0, m = 0, b = 0;
+  for (const MergedPos& p : pos) (p.kind == 'A' ? a : p.kind == 'M' ? m : b) += 1;
+  for (int64_t i = 0; i < int64_t(pos.size()); ++i)
+    PLEAS_CHECK(pos[size_t(i)].kind == (i < a ? 'A' : i < a + m ? 'M' : 'B'), "merge: ", path,
+                ": a LayerNorm axis must be one segment [A-only | merged | B-only]");
+  if (a == 0 && b == 0) return nullptr;
+  return nlohmann::json::array({{0, a + m}, {a, a + m + b}});
+}
+
 }  // namespace
 
 TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const TensorDict& A,
-                       const TensorDict& B, std::string* blocks_json) {
+                       const TensorDict& B, std::string* blocks_json, std::string* norm_views_json) {
   auto get = [](const TensorDict& d, const std::string& name, const char* who) -> Tensor {
     auto it = d.find(name);
     PLEAS_CHECK(it != d.end(), "merge: model ", who, " has no tensor ", name);
     return it->second.to(Device::cpu()).to(DType::f32).contiguous();
   };
   TensorDict out;
-  nlohmann::json blocks = nlohmann::json::object();
+  nlohmann::json blocks = nlohmann::json::object(), views = nlohmann::json::object();
   for (const LayerSpec& l : spec.layers) {
-    const auto opos = merged_layout(spec, plan, l.out), ipos = merged_layout(spec, plan, l.in);
+    const auto opos = merged_layout(spec, plan, l.out, l.out_split), ipos = merged_layout(spec, plan, l.in);
     const Gather go = gather(opos), gi = gather(ipos);
     const int64_t P = int64_t(opos.size()), Q = int64_t(ipos.size());
     switch (l.kind) {
@@ -157,6 +232,19 @@ TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const Tensor
         for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"})
           out[l.path + p] = mix_vector(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
         break;
+      case LayerKind::norm: {
+        // One affine per unit (A's, B's, or the mean on merged units); statistics per view.
+        for (const char* p : {".weight", ".bias"})
+          out[l.path + p] = mix_vector(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
+        nlohmann::json v = norm_views(l.path, opos);
+        if (!v.is_null()) views[l.path] = v;
+        break;
+      }
+      case LayerKind::param:
+        out[l.path] = mix_last(go, get(A, l.path, "A"), get(B, l.path, "B"));
+        break;
+      case LayerKind::attention:
+        break;
       case LayerKind::channel_map: {
         // Input position q holds the same (kind, group, unit) as some output position: send it there.
         std::map<std::tuple<char, int, int64_t>, int64_t> where;
@@ -179,20 +267,26 @@ TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const Tensor
     }
   }
   if (blocks_json) *blocks_json = blocks.empty() ? std::string() : blocks.dump();
+  if (norm_views_json) *norm_views_json = views.empty() ? std::string() : views.dump();
+  else PLEAS_CHECK(views.empty(), "merge_state: the merged model has partly merged LayerNorms: pass norm_views_json");
   return out;
 }
 
 std::vector<int64_t> uniform_k(const PermSpec& spec, double r) {
   PLEAS_CHECK(r >= 0.0 && r <= 1.0, "ratio r must be in [0, 1], got ", r);
   std::vector<int64_t> k;
-  for (const PermGroup& g : spec.groups) k.push_back(int64_t(std::llround((1.0 - r) * double(g.size))));
+  for (const PermGroup& g : spec.groups) {
+    if (g.follows >= 0) k.push_back(k[size_t(g.follows)]);
+    else if (g.head_dim > 0) k.push_back(g.head_dim * std::llround((1.0 - r) * double(g.heads())));
+    else k.push_back(int64_t(std::llround((1.0 - r) * double(g.size))));
+  }
   return k;
 }
 
 double merged_params(const PermSpec& spec, const MergePlan& plan, const TensorDict& A) {
   double n = 0;
   for (const LayerSpec& l : spec.layers) {
-    const auto opos = merged_layout(spec, plan, l.out), ipos = merged_layout(spec, plan, l.in);
+    const auto opos = merged_layout(spec, plan, l.out, l.out_split), ipos = merged_layout(spec, plan, l.in);
     const double P = double(opos.size()), Q = double(ipos.size());
     switch (l.kind) {
       case LayerKind::conv:
@@ -205,8 +299,15 @@ double merged_params(const PermSpec& spec, const MergePlan& plan, const TensorDi
         if (l.has_bias) n += P;
         break;
       }
-      case LayerKind::bn: n += 2 * P; break;
-      case LayerKind::channel_map: break;
+      case LayerKind::bn:
+      case LayerKind::norm: n += 2 * P; break;
+      case LayerKind::param: {
+        const Tensor& t = A.at(l.path);
+        n += P * double(t.numel() / t.size(t.dim() - 1));
+        break;
+      }
+      case LayerKind::channel_map:
+      case LayerKind::attention: break;
     }
   }
   return n;

@@ -7,7 +7,23 @@
 //   B-only rows read [merged | B-only] inputs with B's weights,
 //   merged rows read everything: ½·A's weights on A-only and merged inputs plus ½·B's weights on
 //   merged and B-only inputs (the average of the two parents' units).
-// Conv and linear layers execute exactly these three row blocks (models/layers.h RowBlock).
+// Conv and linear layers execute exactly these row blocks (models/layers.h RowBlock). An output
+// axis of several segments (a fused qkv: [q | k | v]) is laid out [A | M | B] per segment, and its
+// rows form one block per run of equal kind.
+//
+// ViTs. Attention heads are merged or kept whole: h merged head pairs and 2(H − h) separate heads
+// (k = h·head_dim units of the qk and v groups), so a merged block runs 2H − h heads of the
+// parents' width. A LayerNorm over a partly merged stream [A-only | merged | B-only] normalises
+// each parent's view of it — A's view = A-only ∪ merged, B's = merged ∪ B-only — with that
+// view's own statistics, averages the two standardised values on merged units, then applies one
+// affine per unit (A's on A-only units, B's on B-only, the mean on merged ones; models/layers.h
+// NormView). Why this and not folding the affine into the next layer and running RMSNorm on a
+// mean-free stream: with per-view statistics k = 0 is the ensemble exactly (the views are the
+// two parents' own streams) and a self-merge at k = d is the model exactly (both views are the
+// whole stream, with equal statistics and affines), for any weights; one RMS over the whole merged
+// stream mixes the two parents' scales, so at k = 0 each parent's features would be normalised by
+// the other's energy too and the ensemble is not reproduced (measured: tests/vit_merge.cpp
+// FullStreamNormIsNotTheEnsemble).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -41,18 +57,26 @@ struct MergedPos {
   int group = 0;
   int64_t a = -1, b = -1;
 };
-std::vector<MergedPos> merged_layout(const PermSpec& spec, const MergePlan& plan, const Layout& l);
+// `split`: segment starts (LayerSpec::out_split); each segment is laid out [A | M | B].
+std::vector<MergedPos> merged_layout(const PermSpec& spec, const MergePlan& plan, const Layout& l,
+                                     const std::vector<size_t>& split = {});
 
-// Row blocks of a merged conv/linear layer (empty when every row reads every input).
+// Row blocks of a merged conv/linear layer: one per run of output rows of equal kind, over the
+// inputs that kind reads (A: A-only and merged, M: all, B: merged and B-only; `in` must be laid out
+// [A | M | B]); adjacent runs that read the same inputs are one block; empty when every row reads
+// every input.
 std::vector<RowBlock> merged_blocks(const std::vector<MergedPos>& out, const std::vector<MergedPos>& in);
 
 // The merged state dict per Figure 2 (BatchNorm parameters and statistics: A's, B's or their
 // average per unit; channel maps re-targeted), and the block structure of every conv/linear layer
 // as pleas_blocks metadata JSON.
+// `norm_views_json` receives the views of every LayerNorm over a partly merged axis (metadata
+// pleas_norm_views, models/vit.h).
 TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const TensorDict& A,
-                       const TensorDict& B, std::string* blocks_json);
+                       const TensorDict& B, std::string* blocks_json, std::string* norm_views_json = nullptr);
 
-// k per group for a uniform ratio r of units kept separate: k_g = round((1 − r)·d_g).
+// k per group for a uniform ratio r of units kept separate: k_g = round((1 − r)·d_g); head groups
+// k_g = head_dim·round((1 − r)·heads), followers as their leader.
 std::vector<int64_t> uniform_k(const PermSpec& spec, double r);
 // Parameters the merged model executes (conv/linear weights by blocks, biases and BatchNorm
 // weight/bias per unit), and multiply-adds given each conv layer's output positions (spatial size

@@ -4,6 +4,7 @@
 
 #include "models/cifar_resnet.h"
 #include "models/resnet.h"
+#include "models/vit.h"
 
 namespace pleas {
 
@@ -22,6 +23,16 @@ int64_t PermSpec::group_offset(const Layout& l, int group) const {
   return -1;
 }
 
+std::vector<int64_t> PermSpec::group_offsets(const Layout& l, int group) const {
+  std::vector<int64_t> v;
+  int64_t off = 0;
+  for (int g : l) {
+    if (g == group) v.push_back(off);
+    off += groups[size_t(g)].size;
+  }
+  return v;
+}
+
 int PermSpec::find_group(const std::string& name) const {
   for (size_t i = 0; i < groups.size(); ++i)
     if (groups[i].name == name) return int(i);
@@ -30,14 +41,18 @@ int PermSpec::find_group(const std::string& name) const {
 
 namespace {
 
-int add_group(PermSpec& s, const std::string& name, int64_t size, bool fixed = false) {
+int add_group(PermSpec& s, const std::string& name, int64_t size, bool fixed = false, int64_t head_dim = 0,
+              int follows = -1) {
   PLEAS_CHECK(size > 0, "perm spec: group ", name, " has size ", size);
-  s.groups.push_back({name, size, fixed});
+  PLEAS_CHECK(head_dim == 0 || size % head_dim == 0, "perm spec: group ", name, " of ", size,
+              " units is not a whole number of heads of ", head_dim);
+  s.groups.push_back({name, size, fixed, head_dim, follows});
   return int(s.groups.size()) - 1;
 }
 
-void add_layer(PermSpec& s, const std::string& path, LayerKind kind, Layout in, Layout out, bool bias = false) {
-  s.layers.push_back({path, kind, std::move(in), std::move(out), bias});
+void add_layer(PermSpec& s, const std::string& path, LayerKind kind, Layout in, Layout out, bool bias = false,
+               std::vector<size_t> out_split = {}) {
+  s.layers.push_back({path, kind, std::move(in), std::move(out), bias, std::move(out_split)});
 }
 
 PermSpec cifar_spec(CifarResNet& m) {
@@ -117,6 +132,53 @@ PermSpec resnet_spec(ResNet& m) {
   return s;
 }
 
+PermSpec vit_spec(VisionTransformer& m) {
+  PermSpec s;
+  s.arch = m.arch();
+  for (LayerNorm* n : m.layer_norms())
+    PLEAS_CHECK(n->views.empty(), "perm spec: ", n->path, " is a partially merged LayerNorm (views); a merged ViT "
+                "cannot be merged again");
+  const int rgb = add_group(s, "input", 3, true);
+  const Layout stream = {add_group(s, "stream", m.patch_embed.out_channels())};
+  add_layer(s, "patch_embed.proj", LayerKind::conv, {rgb}, stream, m.patch_embed.bias.defined());
+  add_layer(s, "cls_token", LayerKind::param, {}, stream);
+  add_layer(s, "pos_embed", LayerKind::param, {}, stream);
+  // Activation sites: every point where the stream is written (embedding, attention and MLP
+  // outputs) or read (each norm's input, the head's input), tokens channels-last.
+  s.sites.push_back({"embed", stream, false, false, true});
+  for (VitBlock& b : m.blocks) {
+    const int64_t Dq = b.qkv.weight.size(0) / 3;
+    PLEAS_CHECK(Dq % m.head_dim == 0 && Dq / m.head_dim == b.heads, "perm spec: ", b.path, ": qkv width ", 3 * Dq,
+                " is not 3 x ", b.heads, " heads of ", m.head_dim);
+    const int qk = add_group(s, b.path + ".attn.qk", Dq, false, m.head_dim);
+    const int v = add_group(s, b.path + ".attn.v", Dq, false, m.head_dim, qk);
+    const Layout mlp = {add_group(s, b.path + ".mlp", b.fc1.weight.size(0))};
+    const Layout qkv = {qk, qk, v};
+    add_layer(s, b.path + ".norm1", LayerKind::norm, stream, stream);
+    add_layer(s, b.path + ".attn.qkv", LayerKind::linear, stream, qkv, b.qkv.bias.defined(), {1, 2});
+    add_layer(s, b.path + ".attn", LayerKind::attention, {qk}, {qk});
+    add_layer(s, b.path + ".attn.proj", LayerKind::linear, {v}, stream, b.proj.bias.defined());
+    add_layer(s, b.path + ".norm2", LayerKind::norm, stream, stream);
+    add_layer(s, b.path + ".mlp.fc1", LayerKind::linear, stream, mlp, b.fc1.bias.defined());
+    add_layer(s, b.path + ".mlp.fc2", LayerKind::linear, mlp, stream, b.fc2.bias.defined());
+    s.sites.push_back({b.path + ".norm1", stream, false, true, true});
+    s.sites.push_back({b.path + ".attn.qkv", qkv, false, false, true});
+    s.sites.push_back({b.path + ".attn", stream, false, false, true});
+    s.sites.push_back({b.path + ".norm2", stream, false, true, true});
+    s.sites.push_back({b.path + ".mlp.act", mlp, false, false, true});
+    s.sites.push_back({b.path + ".mlp", stream, false, false, true});
+  }
+  if (m.has_final_norm()) {
+    add_layer(s, "norm", LayerKind::norm, stream, stream);
+    s.sites.push_back({"norm", stream, false, true, true});
+  } else {
+    s.sites.push_back({"head", stream, false, true, true});
+  }
+  s.classes_group = add_group(s, "classes", m.head.weight.size(0), true);
+  add_layer(s, "head", LayerKind::linear, stream, {s.classes_group}, m.head.bias.defined());
+  return s;
+}
+
 // Reorders axis `axis` of `t`: new position q holds old position order[q].
 Tensor reorder(const Tensor& t, int axis, const std::vector<int64_t>& order) {
   return index_select(t, axis, Tensor::from_vector(order, {int64_t(order.size())}, t.device()));
@@ -134,7 +196,8 @@ void reorder_bn(BatchNorm2d& b, const std::vector<int64_t>& order) {
 PermSpec perm_spec(Model& m) {
   if (auto* c = dynamic_cast<CifarResNet*>(&m)) return cifar_spec(*c);
   if (auto* r = dynamic_cast<ResNet*>(&m)) return resnet_spec(*r);
-  PLEAS_FAIL("perm spec: architecture ", m.arch(), " is not supported (CIFAR ResNets and torchvision ResNets are)");
+  if (auto* v = dynamic_cast<VisionTransformer*>(&m)) return vit_spec(*v);
+  PLEAS_FAIL("perm spec: architecture ", m.arch(), " is not supported (CIFAR ResNets, torchvision ResNets and ViTs are)");
 }
 
 void canonicalize(Model& model) {
@@ -220,6 +283,16 @@ TensorDict permute_state(const PermSpec& spec, const TensorDict& state,
       case LayerKind::bn:
         for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"})
           out[l.path + p] = reorder(get(l.path + p), 0, oi);
+        break;
+      case LayerKind::norm:
+        for (const char* p : {".weight", ".bias"}) out[l.path + p] = reorder(get(l.path + p), 0, oi);
+        break;
+      case LayerKind::param: {
+        const Tensor& t = get(l.path);
+        out[l.path] = reorder(t, t.dim() - 1, oi);
+        break;
+      }
+      case LayerKind::attention:
         break;
       case LayerKind::channel_map: {
         // new in-channel q is old ii[q], which went to old out position idx[ii[q]], now at inv(oi).
