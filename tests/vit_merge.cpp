@@ -283,3 +283,163 @@ TEST(VitMerge, PipelineRunsAndEnsembleIsExact) {
   EXPECT_EQ(argmax_rows(e.model->forward(x)), argmax_rows(ensemble_logits(*A, *B, x)));
   EXPECT_NEAR(e.flops_rel, 2.0, 1e-9);
 }
+
+namespace {
+
+// The dense float64 fit of one row block of a merged linear/conv layer (Eq. 1): X̃, Ỹ built by
+// plain loops from the parents' hooked inputs and outputs, G = X̃ᵀX̃ + λI over the block's inputs
+// (and the bias), solved by Gaussian elimination. Returns [rows, inputs (+1 bias)] row-major.
+std::vector<double> dense_block_fit(const PermSpec& spec, const MergePlan& plan, const LayerSpec& ls, Model& A,
+                                    Model& B, data::DataLoader& ld, const RowBlock& blk, bool conv, int patch,
+                                    double ridge) {
+  const auto ipos = merged_layout(spec, plan, ls.in), opos = merged_layout(spec, plan, ls.out, ls.out_split);
+  const int64_t kk = conv ? int64_t(patch) * patch : 1;
+  const int64_t nin = (blk.in1 - blk.in0) * kk, n = nin + (ls.has_bias ? 1 : 0), m = blk.out1 - blk.out0;
+  std::vector<double> G(size_t(n * n), 0.0), C(size_t(n * m), 0.0);
+  auto mixv = [](const MergedPos& p, double va, double vb) {
+    return p.kind == 'A' ? va : p.kind == 'B' ? vb : 0.5 * (va + vb);
+  };
+  ld.start_epoch(0);
+  data::Batch b;
+  while (ld.next(b)) {
+    std::vector<double> xa, xb, ya, yb;
+    Shape xs, ys;
+    auto grab = [&](Model& mdl, std::vector<double>& x, std::vector<double>& y) {
+      Hooks h;
+      h.add(ls.path, [&](const std::string&, const Tensor& in, const Tensor& out) {
+        x = test::host(in); y = test::host(out); xs = in.shape(); ys = out.shape();
+      });
+      ForwardCtx ctx;
+      ctx.hooks = &h;
+      mdl.forward(b.images, ctx);
+    };
+    grab(A, xa, ya);
+    grab(B, xb, yb);
+    std::vector<std::vector<double>> rows, targets;
+    if (!conv) {  // [..., Q] rows: every token of every image
+      const int64_t Qp = xs.back(), Pp = ys.back(), R = int64_t(xa.size()) / Qp;
+      for (int64_t r = 0; r < R; ++r) {
+        std::vector<double> row, t;
+        for (int64_t q = blk.in0; q < blk.in1; ++q) {
+          const MergedPos& p = ipos[size_t(q)];
+          row.push_back(mixv(p, p.a >= 0 ? xa[size_t(r * Qp + p.a)] : 0, p.b >= 0 ? xb[size_t(r * Qp + p.b)] : 0));
+        }
+        for (int64_t o = blk.out0; o < blk.out1; ++o) {
+          const MergedPos& p = opos[size_t(o)];
+          t.push_back(mixv(p, p.a >= 0 ? ya[size_t(r * Pp + p.a)] : 0, p.b >= 0 ? yb[size_t(r * Pp + p.b)] : 0));
+        }
+        rows.push_back(row);
+        targets.push_back(t);
+      }
+    } else {  // patch embedding: non-overlapping patches, row order (c·KH + kh)·KW + kw
+      const int64_t N = xs[0], Ci = xs[1], H = xs[2], W = xs[3], Co = ys[1], OH = ys[2], OW = ys[3];
+      for (int64_t nn = 0; nn < N; ++nn)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            std::vector<double> row, t;
+            for (int64_t c = 0; c < Ci; ++c)
+              for (int64_t kh = 0; kh < patch; ++kh)
+                for (int64_t kw = 0; kw < patch; ++kw)
+                  row.push_back(xa[size_t(((nn * Ci + c) * H + oh * patch + kh) * W + ow * patch + kw)]);
+            for (int64_t o = blk.out0; o < blk.out1; ++o) {
+              const MergedPos& p = opos[size_t(o)];
+              auto at = [&](const std::vector<double>& y, int64_t ch) { return y[size_t(((nn * Co + ch) * OH + oh) * OW + ow)]; };
+              t.push_back(mixv(p, p.a >= 0 ? at(ya, p.a) : 0, p.b >= 0 ? at(yb, p.b) : 0));
+            }
+            rows.push_back(row);
+            targets.push_back(t);
+          }
+    }
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (ls.has_bias) rows[r].push_back(1.0);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < n; ++j) G[size_t(i * n + j)] += rows[r][size_t(i)] * rows[r][size_t(j)];
+        for (int64_t o = 0; o < m; ++o) C[size_t(i * m + o)] += rows[r][size_t(i)] * targets[r][size_t(o)];
+      }
+    }
+  }
+  double tr = 0;
+  for (int64_t i = 0; i < n; ++i) tr += G[size_t(i * n + i)];
+  for (int64_t i = 0; i < n; ++i) G[size_t(i * n + i)] += ridge * tr / double(n) + 1e-12;
+  const std::vector<double> x = test::gauss_solve(G, C, n, m);  // [n, m]
+  std::vector<double> w(size_t(m * n));
+  for (int64_t o = 0; o < m; ++o)
+    for (int64_t i = 0; i < n; ++i) w[size_t(o * n + i)] = x[size_t(i * m + o)];
+  return w;
+}
+
+}  // namespace
+
+// Least squares on a partially merged ViT equals the float64 dense reference, block by block, for
+// the patch embedding (a convolution with bias), a fused qkv (9 row blocks), fc2 and the head.
+TEST(VitLeastSquares, MatchesDenseReference) {
+  test::VitShape s;
+  auto A = test::build_random_vit(s, 30), B = test::build_random_vit(s, 31);
+  PermSpec spec = perm_spec(*A);
+  Matching wm = weight_matching(spec, A->state_dict(), B->state_dict(), 0);
+  Merged m = merge_with(spec, *A, *B, wm.perms, vit_k(spec, 10, 2, 20), wm.similarity);
+  // More samples than unknowns in every block (patch embedding: 193 per row; head: 1 row per image).
+  data::DataLoader ld(std::make_shared<data::RandomImageDataset>(96, s.image), data::Transform::cifar(), 16, 1);
+  LsqOptions opt;
+  opt.ridge = 1e-6;
+  opt.progress = false;
+  least_squares_refit(spec, m.plan, *A, *B, *m.model, ld, opt);
+  auto& mv = dynamic_cast<VisionTransformer&>(*m.model);
+  std::map<std::string, Linear*> lin;
+  for (Linear* l : mv.linears()) lin[l->path] = l;
+  int checked = 0;
+  for (const LayerSpec& ls : spec.layers) {
+    const bool conv = ls.kind == LayerKind::conv;
+    if (!conv && ls.path != "blocks.1.attn.qkv" && ls.path != "blocks.0.mlp.fc2" && ls.path != "head") continue;
+    const Tensor& W = conv ? mv.patch_embed.weight : lin.at(ls.path)->weight;
+    const Tensor& bias = conv ? mv.patch_embed.bias : lin.at(ls.path)->bias;
+    std::vector<RowBlock> blocks = conv ? mv.patch_embed.blocks : lin.at(ls.path)->blocks;
+    const int64_t kk = conv ? int64_t(s.patch) * s.patch : 1;
+    if (blocks.empty()) blocks = {{0, W.size(0), 0, W.size(1)}};
+    if (ls.path == "blocks.1.attn.qkv") {
+      EXPECT_EQ(blocks.size(), 9u);
+    }
+    const auto wv = test::host(W.reshape({W.size(0), -1})), bv = test::host(bias);
+    const int64_t cols = W.size(1) * kk;
+    for (const RowBlock& blk : blocks) {
+      const std::vector<double> ref = dense_block_fit(spec, m.plan, ls, *A, *B, ld, blk, conv, s.patch, opt.ridge);
+      const int64_t n = (blk.in1 - blk.in0) * kk + 1;
+      std::vector<double> got;
+      for (int64_t o = blk.out0; o < blk.out1; ++o) {
+        for (int64_t c = blk.in0 * kk; c < blk.in1 * kk; ++c) got.push_back(wv[size_t(o * cols + c)]);
+        got.push_back(bv[size_t(o)]);
+      }
+      ASSERT_EQ(got.size(), size_t((blk.out1 - blk.out0) * n));
+      EXPECT_TRUE(test::all_close(got, ref, 2e-4, 2e-3)) << ls.path << " rows [" << blk.out0 << ", " << blk.out1 << ")";
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 1 + 9 + 3 + 1);
+}
+
+// The budget footprint of a ViT (parameters; FLOPs with attention's 2·L²·hd per head) equals what
+// the block-structured merged model executes, for several k.
+TEST(VitFootprint, EqualsExecutedCounts) {
+  test::VitShape s;
+  auto A = test::build_random_vit(s, 40), B = test::build_random_vit(s, 41);
+  PermSpec spec = perm_spec(*A);
+  FootprintModel fp = footprint_from_spec(spec, *A, s.image);
+  ASSERT_EQ(fp.num_groups(), 5);
+  EXPECT_EQ(fp.groups[1].d, 4);  // heads
+  EXPECT_EQ(fp.groups[1].unit, 6);
+  const std::vector<std::array<int64_t, 3>> ks = {{24, 4, 48}, {0, 0, 0}, {10, 1, 20}, {17, 3, 5}, {24, 0, 48}};
+  for (auto [ks_stream, ks_heads, ks_mlp] : ks) {
+    const auto k = vit_k(spec, ks_stream, ks_heads, ks_mlp);
+    Merged m = merge_with(spec, *A, *B, identity_perms(spec), k, flat_sim(spec));
+    std::vector<int64_t> kfp;
+    for (size_t g = 0; g < spec.groups.size(); ++g)
+      if (!spec.groups[g].fixed && spec.groups[g].follows < 0) kfp.push_back(k[g] / std::max<int64_t>(1, spec.groups[g].head_dim));
+    EXPECT_EQ(spec_k_from_footprint(spec, kfp), k);
+    const auto r = r_from_k(fp, kfp);
+    EXPECT_NEAR(footprint(fp, r, Metric::params), double(m.model->num_params()), 1e-6)
+        << ks_stream << " " << ks_heads << " " << ks_mlp;
+    EXPECT_NEAR(footprint(fp, r, Metric::flops), m.model->macs(s.image, s.image), 1e-3)
+        << ks_stream << " " << ks_heads << " " << ks_mlp;
+  }
+  EXPECT_NEAR(footprint(fp, std::vector<double>(5, 0.0), Metric::params), double(A->num_params()), 1e-6);
+}
