@@ -8,10 +8,13 @@
 #include "engine/weights.h"
 #include "models/cifar_resnet.h"
 #include "models/model_io.h"
+#include "models/vit.h"
 #include "test_util.h"
 
 using namespace pleas;
 using pleas::test::all_close;
+using pleas::test::expect_error_naming;
+using pleas::test::host;
 
 namespace {
 
@@ -55,10 +58,14 @@ TEST(ModelGolden, CifarResNet20) { check_golden("cifar_resnet20", Device::cpu())
 TEST(ModelGolden, ResNet18) { check_golden("resnet18_w12", Device::cpu()); }
 TEST(ModelGolden, ResNet50) { check_golden("resnet50_w8", Device::cpu()); }
 TEST(ModelGolden, ViT) { check_golden("vit_tiny", Device::cpu()); }
+// The tintn tutorial layout (the zoo's vit_tintn_*.pt) as tools/convert_torch.py writes it: tanh
+// GELU, no final LayerNorm, LayerNorm eps 1e-5, 4 heads of width 12 (metadata num_heads).
+TEST(ModelGolden, ViTTintn) { check_golden("vit_tintn", Device::cpu()); }
 
 TEST(ModelGoldenCuda, AllModels) {
   PLEAS_SKIP_WITHOUT_CUDA();
-  for (const char* n : {"cifar_resnet20", "resnet18_w12", "resnet50_w8", "vit_tiny"}) check_golden(n, Device::cuda());
+  for (const char* n : {"cifar_resnet20", "resnet18_w12", "resnet50_w8", "vit_tiny", "vit_tintn"})
+    check_golden(n, Device::cuda());
 }
 
 TEST(Model, InfoCounts) {
@@ -96,6 +103,90 @@ TEST(Model, StrictLoadingListsProblems) {
   Metadata meta = vit.metadata;
   meta["arch"] = "cifar_resnet20";
   EXPECT_THROW(build_model(vit.tensors, meta, Device::cpu(), "vit.safetensors"), Error);
+}
+
+// The tintn golden's metadata is what makes it that model: without it the file is rejected (or,
+// for the activation, computes another function).
+TEST(Model, VitTintnMetadataMatters) {
+  WeightFile wf = load_weights(golden("vit_tintn", "weights"));
+  ASSERT_EQ(wf.metadata.at("act"), "gelu_tanh");
+  ASSERT_EQ(wf.metadata.at("final_norm"), "none");
+  ASSERT_EQ(wf.metadata.at("num_heads"), "4");
+  EXPECT_EQ(wf.tensors.count("norm.weight"), 0u);
+  auto m = build_model(wf.tensors, wf.metadata, Device::cpu(), "tintn.safetensors");
+  auto* vit = dynamic_cast<VisionTransformer*>(m.get());
+  ASSERT_NE(vit, nullptr);
+  EXPECT_TRUE(vit->gelu_tanh);
+  EXPECT_FALSE(vit->has_final_norm());
+  EXPECT_EQ(vit->head_dim, 12);
+  ASSERT_EQ(vit->blocks.size(), 2u);
+  EXPECT_EQ(vit->blocks[0].heads, 4);
+  // No final_norm metadata: the model needs norm.*, which the file does not have.
+  Metadata meta = wf.metadata;
+  meta.erase("final_norm");
+  expect_error_naming([&] { build_model(wf.tensors, meta, Device::cpu(), "tintn.safetensors"); }, "tintn.safetensors",
+                      "norm.weight");
+  // Erf GELU instead of tanh (they differ by up to 4.7e-4 near |x| = 2): the golden's MLP
+  // activation tells them apart at the golden tolerance.
+  meta = wf.metadata;
+  meta["act"] = "gelu";
+  auto erf = build_model(wf.tensors, meta, Device::cpu(), "tintn.safetensors");
+  WeightFile io = load_weights(golden("vit_tintn", "io"));
+  const Tensor& want = io.tensors.at("act.blocks.0.mlp.act.out");
+  auto act_of = [&](Model& model) {
+    Tensor got;
+    Hooks hooks;
+    hooks.add("blocks.0.mlp.act", [&got](const std::string&, const Tensor&, const Tensor& out) { got = out.clone(); });
+    ForwardCtx ctx;
+    ctx.hooks = &hooks;
+    model.forward(io.tensors.at("input"), ctx);
+    return got;
+  };
+  EXPECT_TRUE(test::all_close_scaled(act_of(*m), want, 1e-4, 1e-5));
+  EXPECT_FALSE(test::all_close_scaled(act_of(*erf), want, 1e-4, 1e-5));
+  double worst = 0;
+  auto a = host(act_of(*erf)), r = host(want);
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - r[i]));
+  EXPECT_GT(worst, 3e-4);
+}
+
+// Bad input: a ViT of width 48 (not a multiple of timm's head width 64) whose metadata gives no
+// head count cannot be built; the error says so and names the file.
+TEST(Model, VitHeadCountNotInferable) {
+  WeightFile wf = load_weights(golden("vit_tintn", "weights"));
+  Metadata meta = wf.metadata;
+  for (const char* k : {"num_heads", "heads", "head_dim"}) meta.erase(k);
+  expect_error_naming([&] { build_model(wf.tensors, meta, Device::cpu(), "noheads.safetensors"); },
+                      "noheads.safetensors", "number of attention heads");
+  const std::string msg = test::error_of([&] { build_model(wf.tensors, meta, Device::cpu(), "noheads.safetensors"); });
+  EXPECT_NE(msg.find("48"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("num_heads"), std::string::npos) << msg;
+  // A head count that does not divide the width.
+  meta["num_heads"] = "5";
+  expect_error_naming([&] { build_model(wf.tensors, meta, Device::cpu(), "badheads.safetensors"); },
+                      "badheads.safetensors", "not divisible by 5 heads");
+}
+
+// Bad input: a 3-block ViT with every blocks.1.* tensor deleted names the missing block; one
+// tensor missing from a block is named by the strict loader.
+TEST(Model, VitMissingBlockNamed) {
+  WeightFile wf = load_weights(golden("vit_tintn", "weights"));
+  TensorDict w = wf.tensors;
+  for (auto& [k, t] : wf.tensors)  // blocks.2 := a copy of blocks.1: a valid 3-block model
+    if (k.rfind("blocks.1.", 0) == 0) w["blocks.2." + k.substr(9)] = t.clone();
+  auto three = build_model(w, wf.metadata, Device::cpu(), "three.safetensors");
+  ASSERT_EQ(dynamic_cast<VisionTransformer*>(three.get())->blocks.size(), 3u);
+
+  TensorDict gap = w;
+  for (auto it = gap.begin(); it != gap.end();) it = it->first.rfind("blocks.1.", 0) == 0 ? gap.erase(it) : std::next(it);
+  ASSERT_EQ(gap.size() + 12, w.size());  // 12 tensors per block
+  expect_error_naming([&] { build_model(gap, wf.metadata, Device::cpu(), "gap.safetensors"); }, "gap.safetensors",
+                      "block blocks.1 is missing");
+
+  TensorDict partial = w;
+  partial.erase("blocks.2.norm2.weight");
+  expect_error_naming([&] { build_model(partial, wf.metadata, Device::cpu(), "partial.safetensors"); },
+                      "partial.safetensors", "blocks.2.norm2.weight");
 }
 
 TEST(Model, SaveLoadRoundTrip) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Convert a PyTorch checkpoint to .safetensors (or .h5) with architecture metadata.
 
-usage: convert_torch.py IN OUT [--arch NAME] [--classes A,B,...] [--heads H] [--mean R,G,B] [--std R,G,B]
+usage: convert_torch.py IN OUT [--arch NAME] [--classes A,B,...] [--heads H] [--config FILE.json]
+                        [--mean R,G,B] [--std R,G,B]
 
 See tools/README.md. Exit status 0 on success, 2 on any user-facing error (message names the file).
 """
@@ -25,6 +26,18 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module", "par
 STRIP_PREFIXES = ("module.", "_orig_mod.")
 # ViT heads cannot be read from the weights: presets by embed dim (timm/torchvision convention).
 HEADS_BY_DIM = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
+# The tintn tutorial ViT (tintn/vision-transformer-from-scratch; the zoo's vit_tintn_*.pt): inputs
+# (x - 0.5) / 0.5, CIFAR-10 classes.
+TINTN_MEAN = [0.5, 0.5, 0.5]
+TINTN_STD = [0.5, 0.5, 0.5]
+TINTN_PATCH = "embedding.patch_embeddings.projection"
+# tutorial config key -> our config key, cross-checked against the weights when --config is given
+TINTN_CONFIG_KEYS = {"hidden_size": "dim", "num_hidden_layers": "depth", "intermediate_size": "mlp_dim",
+                     "patch_size": "patch_size", "image_size": "image_size", "num_classes": "num_classes",
+                     "qkv_bias": "qkv_bias"}
+# hidden_act values (HuggingFace naming) -> engine act; the tutorial has no such key and always
+# uses the tanh approximation (its NewGELUActivation)
+HIDDEN_ACTS = {"gelu_new": "gelu_tanh", "gelu_tanh": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
 
 
 class ConvertError(Exception):
@@ -109,6 +122,26 @@ def _shape(sd, k):
     return tuple(sd[k].shape)
 
 
+def _check_block_indices(sd, prefix, what):
+    """Block indices under prefix (e.g. "blocks.") must be 0..n-1 without gaps; returns n."""
+    pat = re.compile(re.escape(prefix) + r"(\d+)\.")
+    idx = sorted({int(m.group(1)) for m in (pat.match(k) for k in sd) if m})
+    if not idx:
+        raise ConvertError(f"{what}: no blocks ({prefix}N.* tensors) found")
+    missing = [i for i in range(idx[-1] + 1) if i not in idx]
+    if missing:
+        raise ConvertError(f"{what}: block {prefix}{missing[0]} is missing (all its tensors are absent; "
+                           f"blocks present: {', '.join(map(str, idx))}; a checkpoint of {idx[-1] + 1} blocks needs 0..{idx[-1]})")
+    return len(idx)
+
+
+def _expect_shape(sd, k, shape, what):
+    if k not in sd:
+        raise ConvertError(f"{what}: tensor {k} is missing (expected shape {list(shape)})")
+    if tuple(sd[k].shape) != tuple(shape):
+        raise ConvertError(f"{what}: {k} has shape {list(sd[k].shape)}, expected {list(shape)}")
+
+
 def infer_cifar_resnet(sd):
     w = _shape(sd, "conv1.weight")
     if len(w) != 4 or w[1:] != (3, 3, 3):
@@ -188,7 +221,7 @@ def infer_vit(sd, heads=None, arch=None):
     g = int(round(ntok ** 0.5))
     if g * g != ntok:
         raise ConvertError(f"vit: pos_embed has {ntok} patch tokens, not a square grid")
-    depth = _count_blocks(sd, "blocks.")
+    depth = _check_block_indices(sd, "blocks.", "vit")
     mlp_dim = _shape(sd, "blocks.0.mlp.fc1.weight")[0]
     nc = _shape(sd, "head.weight")[0] if "head.weight" in sd else 0
     if arch and arch in VIT_PRESETS:
@@ -200,6 +233,110 @@ def infer_vit(sd, heads=None, arch=None):
             "qkv_bias": "blocks.0.attn.qkv.bias" in sd, "pool": "cls", "gelu": "erf"}
 
 
+def infer_tintn_vit(sd, heads=None, arch=None, vit_config=None):
+    """The tintn tutorial ViT (own names). Heads come from --heads or --config (num_attention_heads);
+    the weights do not determine them."""
+    from pt_models import VIT_PRESETS
+
+    what = "tintn vit"
+    pw = _shape(sd, TINTN_PATCH + ".weight") if TINTN_PATCH + ".weight" in sd else None
+    if pw is None or len(pw) != 4 or pw[1] != 3 or pw[2] != pw[3]:
+        raise ConvertError(f"{what}: {TINTN_PATCH}.weight has shape {list(pw) if pw else None}, expected [D, 3, p, p]")
+    dim, _, p, _ = pw
+    _expect_shape(sd, TINTN_PATCH + ".bias", (dim,), what)
+    _expect_shape(sd, "embedding.cls_token", (1, 1, dim), what)
+    if "embedding.position_embeddings" not in sd:
+        raise ConvertError(f"{what}: tensor embedding.position_embeddings is missing (expected [1, 1 + patches, {dim}])")
+    pos = _shape(sd, "embedding.position_embeddings")
+    if len(pos) != 3 or pos[0] != 1 or pos[2] != dim:
+        raise ConvertError(f"{what}: embedding.position_embeddings has shape {list(pos)}, expected [1, 1 + patches, {dim}]")
+    ntok = pos[1] - 1
+    g = int(round(max(ntok, 0) ** 0.5))
+    if ntok < 1 or g * g != ntok:
+        raise ConvertError(f"{what}: embedding.position_embeddings has {ntok} patch tokens, not a square grid")
+    depth = _check_block_indices(sd, "encoder.blocks.", what)
+    k1 = "encoder.blocks.0.mlp.dense_1.weight"
+    if k1 not in sd or len(sd[k1].shape) != 2:
+        raise ConvertError(f"{what}: tensor {k1} is missing or not a matrix (expected [mlp_dim, {dim}])")
+    mlp_dim = _shape(sd, k1)[0]
+    qkv_bias = "encoder.blocks.0.attention.qkv_projection.bias" in sd
+    for i in range(depth):
+        b = f"encoder.blocks.{i}."
+        _expect_shape(sd, b + "attention.qkv_projection.weight", (3 * dim, dim), what)
+        if qkv_bias:
+            _expect_shape(sd, b + "attention.qkv_projection.bias", (3 * dim,), what)
+        _expect_shape(sd, b + "attention.output_projection.weight", (dim, dim), what)
+        _expect_shape(sd, b + "mlp.dense_1.weight", (mlp_dim, dim), what)
+        _expect_shape(sd, b + "mlp.dense_2.weight", (dim, mlp_dim), what)
+        for ln in ("layernorm_1", "layernorm_2"):
+            _expect_shape(sd, b + ln + ".weight", (dim,), what)
+    if "classifier.weight" not in sd or len(sd["classifier.weight"].shape) != 2 or sd["classifier.weight"].shape[1] != dim:
+        got = list(sd["classifier.weight"].shape) if "classifier.weight" in sd else "missing"
+        raise ConvertError(f"{what}: classifier.weight is {got}, expected [classes, {dim}]")
+    nc = _shape(sd, "classifier.weight")[0]
+    cfg = {"arch": "vit", "family": "vit", "image_size": g * p, "patch_size": p, "dim": dim, "depth": depth,
+           "heads": 0, "mlp_dim": mlp_dim, "num_classes": nc, "ln_eps": 1e-5, "qkv_bias": qkv_bias, "pool": "cls",
+           "gelu": "tanh", "act": "gelu_tanh", "final_norm": "none", "layout": "tintn"}
+    cfg_heads = None
+    if vit_config is not None:
+        conf, conf_path = vit_config
+        for ck, k in TINTN_CONFIG_KEYS.items():
+            if ck in conf and conf[ck] != cfg[k]:
+                raise ConvertError(f"{what}: --config {conf_path} says {ck} = {conf[ck]!r} but the weights have {k} = {cfg[k]!r}")
+        if conf.get("num_channels", 3) != 3:
+            raise ConvertError(f"{what}: --config {conf_path} says num_channels = {conf['num_channels']!r}; the weights take 3")
+        act = conf.get("hidden_act", "gelu_new")
+        if act not in HIDDEN_ACTS:
+            raise ConvertError(f"{what}: --config {conf_path}: unsupported hidden_act {act!r} (supported: {', '.join(sorted(HIDDEN_ACTS))})")
+        cfg["act"], cfg["gelu"] = HIDDEN_ACTS[act], {"gelu_tanh": "tanh", "gelu": "erf"}[HIDDEN_ACTS[act]]
+        cfg_heads = conf.get("num_attention_heads")
+        if cfg_heads is not None and (not isinstance(cfg_heads, int) or isinstance(cfg_heads, bool) or cfg_heads < 1):
+            raise ConvertError(f"{what}: --config {conf_path}: num_attention_heads = {cfg_heads!r} is not a positive integer")
+    if heads is not None and cfg_heads is not None and heads != cfg_heads:
+        raise ConvertError(f"{what}: --heads {heads} disagrees with num_attention_heads = {cfg_heads} in --config {vit_config[1]}")
+    heads = heads if heads is not None else cfg_heads
+    if heads is None:
+        raise ConvertError(f"{what}: the number of attention heads is not stored in the weights of this layout "
+                           f"(qkv_projection is [{3 * dim}, {dim}] for any head count dividing {dim}); pass --heads H or "
+                           f"--config CONFIG.json (the tutorial's config, key num_attention_heads, e.g. "
+                           f"../shared/data/zoo/vit_tintn_config.json)")
+    if heads < 1 or dim % heads:
+        raise ConvertError(f"{what}: {heads} attention heads do not divide the hidden size {dim}")
+    cfg["heads"] = heads
+    if arch is not None:
+        if arch in VIT_PRESETS and VIT_PRESETS[arch][:4] != (dim, depth, heads, p):
+            raise ConvertError(f"--arch {arch} is (dim, depth, heads, patch) = {VIT_PRESETS[arch][:4]} but the weights are "
+                               f"{(dim, depth, heads, p)}")
+        cfg["arch"] = arch
+    check_names(sd, tintn_reference_shapes(cfg), cfg["arch"] + " (tintn layout)")
+    return cfg
+
+
+def tintn_reference_shapes(cfg):
+    import torch
+
+    from pt_models import tintn_from_config
+
+    torch.manual_seed(0)
+    return {k: tuple(v.shape) for k, v in tintn_from_config(cfg).state_dict().items()}
+
+
+def to_engine_names(sd, cfg):
+    """The state dict under the names the engine loads (timm's); only the tintn layout is renamed."""
+    if cfg.get("layout") == "tintn":
+        from pt_models import tintn_to_timm
+
+        return tintn_to_timm(sd)
+    return sd
+
+
+def engine_metadata(cfg):
+    """Metadata the engine reads beyond the flat config copies (models/vit.h)."""
+    if cfg.get("family") == "vit" and cfg.get("layout") == "tintn":
+        return {"num_heads": cfg["heads"]}
+    return {}
+
+
 def infer_tv_vit(sd, heads=None, arch=None):
     from pt_models import TV_VIT_PRESETS
 
@@ -208,7 +345,7 @@ def infer_tv_vit(sd, heads=None, arch=None):
     g = int(round(ntok ** 0.5))
     if g * g != ntok:
         raise ConvertError(f"tv_vit: encoder.pos_embedding has {ntok} patch tokens, not a square grid")
-    depth = _count_blocks(sd, "encoder.layers.encoder_layer_")
+    depth = _check_block_indices(sd, "encoder.layers.encoder_layer_", "tv_vit")
     mlp_dim = _shape(sd, "encoder.layers.encoder_layer_0.mlp.0.weight")[0]
     nc = _shape(sd, "heads.head.weight")[0]
     if arch and arch in TV_VIT_PRESETS:
@@ -237,6 +374,8 @@ def family_of(sd):
         return "vit"
     if "conv_proj.weight" in sd and "encoder.layers.encoder_layer_0.self_attention.in_proj_weight" in sd:
         return "tv_vit"
+    if TINTN_PATCH + ".weight" in sd and any(k.startswith("encoder.blocks.") for k in sd):
+        return "tintn_vit"
     return None
 
 
@@ -252,16 +391,21 @@ def family_of_arch(arch):
     return None
 
 
-def infer_config(sd, arch=None, heads=None):
+def infer_config(sd, arch=None, heads=None, vit_config=None):
+    """vit_config: (dict, path) of a --config file (the tintn tutorial's config json), or None."""
     fam = family_of(sd)
     if fam is None:
         raise ConvertError("unrecognised architecture (supported: CIFAR ResNet (akamaster), torchvision ResNet, "
-                           "timm ViT, torchvision ViT); found:\n" + describe_keys(sd))
+                           "timm ViT, torchvision ViT, tintn tutorial ViT); found:\n" + describe_keys(sd))
+    if vit_config is not None and fam in ("cifar_resnet", "resnet"):
+        raise ConvertError(f"--config {vit_config[1]} is for ViT checkpoints, but the weights are a {fam} model")
+    if vit_config is not None and fam in ("vit", "tv_vit") and heads is None:
+        heads = vit_config[0].get("num_attention_heads")
     if arch is not None:
         afam = family_of_arch(arch)
         if afam is None:
             raise ConvertError(f"unknown --arch {arch!r} (expected cifar_resnetN, resnetN, vit_*, tv_vit_*)")
-        if afam != fam:
+        if afam != fam and not (fam == "tintn_vit" and afam == "vit"):
             raise ConvertError(f"--arch {arch} is a {afam} model but the weights look like a {fam} model:\n" + describe_keys(sd))
     try:
         if fam == "cifar_resnet":
@@ -270,6 +414,8 @@ def infer_config(sd, arch=None, heads=None):
             cfg = infer_resnet(sd)
         elif fam == "vit":
             cfg = infer_vit(sd, heads, arch)
+        elif fam == "tintn_vit":
+            cfg = infer_tintn_vit(sd, heads, arch, vit_config)
         else:
             cfg = infer_tv_vit(sd, heads, arch)
     except KeyError as e:
@@ -279,7 +425,7 @@ def infer_config(sd, arch=None, heads=None):
                            f"({json.dumps({k: v for k, v in cfg.items() if k != 'arch'})})")
     if arch is not None and fam in ("vit", "tv_vit"):
         cfg["arch"] = arch
-    check_against_model(sd, cfg)
+    check_against_model(to_engine_names(sd, cfg), cfg)
     return cfg
 
 
@@ -291,11 +437,15 @@ def check_against_model(sd, cfg):
 
     torch.manual_seed(0)
     ref = {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items() if not k.endswith("num_batches_tracked")}
+    check_names(sd, ref, cfg["arch"])
+
+
+def check_names(sd, ref, arch):
     missing = sorted(set(ref) - set(sd))
     extra = sorted(set(sd) - set(ref))
     wrong = sorted(k for k in set(ref) & set(sd) if ref[k] != tuple(sd[k].shape))
     if missing or extra or wrong:
-        msg = [f"weights recognised as {cfg['arch']} but do not match that architecture exactly:"]
+        msg = [f"weights recognised as {arch} but do not match that architecture exactly:"]
         if missing:
             msg.append(f"  missing ({len(missing)}): {', '.join(missing[:10])}")
         if extra:
@@ -334,8 +484,23 @@ def build_metadata(cfg, source_path, classes=None, mean=None, std=None, extra=No
     return meta
 
 
-def convert_checkpoint(path, arch=None, classes=None, heads=None, mean=None, std=None):
-    """Loads, cleans and inspects a checkpoint. Returns (state dict {name: torch tensor}, cfg, metadata)."""
+def load_vit_config(path):
+    """The tutorial's config json (--config) as (dict, path)."""
+    if not os.path.isfile(path):
+        raise ConvertError(f"--config {path}: no such file")
+    try:
+        with open(path) as f:
+            conf = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConvertError(f"--config {path}: not a JSON file ({e})")
+    if not isinstance(conf, dict):
+        raise ConvertError(f"--config {path}: expected a JSON object")
+    return conf, path
+
+
+def convert_checkpoint(path, arch=None, classes=None, heads=None, mean=None, std=None, vit_config=None):
+    """Loads, cleans and inspects a checkpoint. Returns (state dict {name: torch tensor} under the
+    engine's names, cfg, metadata). vit_config: a --config file path, or (dict, path)."""
     import torch
 
     obj = load_checkpoint(path)
@@ -347,9 +512,16 @@ def convert_checkpoint(path, arch=None, classes=None, heads=None, mean=None, std
     if not sd:
         raise ConvertError(f"{path}: the state dict is empty")
     try:
-        cfg = infer_config(sd, arch, heads)
+        if isinstance(vit_config, str):
+            vit_config = load_vit_config(vit_config)
+        cfg = infer_config(sd, arch, heads, vit_config)
     except ConvertError as e:
         raise ConvertError(f"{path}: {e}")
+    sd = to_engine_names(sd, cfg)
+    if cfg.get("layout") == "tintn":
+        mean, std = mean or TINTN_MEAN, std or TINTN_STD
+        if classes is None and cfg["num_classes"] == len(CIFAR10_CLASSES):
+            classes = list(CIFAR10_CLASSES)  # the tutorial trains on CIFAR-10
     extra = {}
     if isinstance(obj, dict) and obj is not raw:
         for k, v in obj.items():  # small scalar fields of the wrapper (best_prec1, epoch, num_classes ...)
@@ -366,6 +538,7 @@ def convert_checkpoint(path, arch=None, classes=None, heads=None, mean=None, std
             sd[k] = v.to(torch.int32)
         elif v.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.uint8):
             raise ConvertError(f"{path}: tensor {k} has unsupported dtype {v.dtype}")
+    extra.update(engine_metadata(cfg))
     meta = build_metadata(cfg, path, classes, mean, std, extra)
     return sd, cfg, meta
 
@@ -416,9 +589,12 @@ def main(argv=None):
     ap.add_argument("output", metavar="OUT", help="output file, .safetensors or .h5")
     ap.add_argument("--arch", help="architecture name (checked against the weights); default: inferred")
     ap.add_argument("--classes", help="comma-separated class names, in model output order")
-    ap.add_argument("--heads", type=int, help="ViT attention heads (not inferable from the weights; default from the preset / dim/64)")
-    ap.add_argument("--mean", type=_floats3, help="input normalisation mean R,G,B (default ImageNet 0.485,0.456,0.406)")
-    ap.add_argument("--std", type=_floats3, help="input normalisation std R,G,B (default ImageNet 0.229,0.224,0.225)")
+    ap.add_argument("--heads", type=int, help="ViT attention heads (not inferable from the weights; default from --config, the preset, "
+                                              "dim/64; required (or --config) for the tintn layout)")
+    ap.add_argument("--config", help="ViT training config json with num_attention_heads (the tintn tutorial's config.json); "
+                                     "for the tintn layout also checked against the weights")
+    ap.add_argument("--mean", type=_floats3, help="input normalisation mean R,G,B (default ImageNet 0.485,0.456,0.406; tintn ViT 0.5,0.5,0.5)")
+    ap.add_argument("--std", type=_floats3, help="input normalisation std R,G,B (default ImageNet 0.229,0.224,0.225; tintn ViT 0.5,0.5,0.5)")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     classes = [c.strip() for c in a.classes.split(",")] if a.classes else None
@@ -440,7 +616,7 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(1)
-        sd, cfg, meta = convert_checkpoint(a.input, a.arch, classes, a.heads, a.mean, a.std)
+        sd, cfg, meta = convert_checkpoint(a.input, a.arch, classes, a.heads, a.mean, a.std, a.config)
         write_output(a.output, sd, meta)
     except ConvertError as e:
         print(f"convert_torch.py: error: {e}", file=sys.stderr)
@@ -448,7 +624,7 @@ def main(argv=None):
     if not a.quiet:
         n = sum(int(np.prod(v.shape)) for v in sd.values())
         print(f"{a.input} -> {a.output}: {cfg['arch']}, {len(sd)} tensors, {n} values, num_classes {cfg['num_classes']}"
-              + (f", classes {meta['classes']}" if classes else ""))
+              + (f", classes {meta['classes']}" if "classes" in meta else ""))
     return 0
 
 

@@ -2,12 +2,14 @@
 """PyTorch reference evaluation of a classifier on an image folder (DIR/<class>/<image>).
 
 usage: eval_torch.py --model CKPT --data DIR [--classes A,B,.. | --classes-from-metadata]
-                     [--limit N] [--json] [--json-out FILE --key NAME] [--preds FILE]
+                     [--heads H | --config FILE.json] [--limit N] [--json] [--json-out FILE --key NAME] [--preds FILE]
 
-CKPT is a raw PyTorch checkpoint (.th/.pt/.pth, converted on the fly by convert_torch.py) or a
-converted .safetensors file. Preprocessing (../shared/data/zoo/README.md): PIL decode, RGB,
-ToTensor (/255, CHW), Normalize(mean, std) with the model's input_mean/input_std metadata
-(default ImageNet 0.485,0.456,0.406 / 0.229,0.224,0.225); no resize, no crop.
+CKPT is a raw PyTorch checkpoint (.th/.pt/.pth, converted on the fly by convert_torch.py, with
+--heads / --config as there: the tintn ViTs need one) or a converted .safetensors file.
+Preprocessing (../shared/data/zoo/README.md): PIL decode, RGB, ToTensor (/255, CHW),
+Normalize(mean, std) with the model's input_mean/input_std metadata (default ImageNet
+0.485,0.456,0.406 / 0.229,0.224,0.225; the tintn ViTs 0.5,0.5,0.5 / 0.5,0.5,0.5); no resize, no crop.
+The tintn ViTs run in pt_models.TintnViT (the tutorial's names) whatever the file.
 
 Label map: model output i <-> class name i of the model's class list, matched to the folder names.
 Only the folders of the model's classes are evaluated (a 5-class model sees its 5,000 images).
@@ -53,6 +55,8 @@ def main(argv=None):
     ap.add_argument("--data", required=True, help="image folder DIR/<class>/<image>")
     ap.add_argument("--classes", help="comma-separated class names in model output order")
     ap.add_argument("--classes-from-metadata", action="store_true", help="take the class list from the file's 'classes' metadata")
+    ap.add_argument("--heads", type=int, help="ViT attention heads for a raw checkpoint (as convert_torch.py --heads)")
+    ap.add_argument("--config", help="ViT config json for a raw checkpoint (as convert_torch.py --config)")
     ap.add_argument("--limit", type=int, help="evaluate only the first N images (sorted names) of each class")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -74,9 +78,9 @@ def main(argv=None):
     if not os.path.exists(a.model):
         die(f"{a.model}: no such file")
     try:
-        model, cfg, meta = load_model(a.model)
+        model, cfg, meta = load_model(a.model, a.heads, a.config)
     except (convert_torch.ConvertError, ValueError, KeyError) as e:
-        die(f"{a.model}: {e}")
+        die(str(e) if str(e).startswith(a.model) else f"{a.model}: {e}")
     nc = cfg["num_classes"]
 
     if a.classes:
@@ -131,6 +135,8 @@ def main(argv=None):
         "model": os.path.basename(a.model),
         "arch": cfg["arch"],
         "source_sha256": meta.get("source_sha256"),
+        "input_mean": mean,
+        "input_std": std,
         "classes": classes,
         "class_source": src,
         "images": n,
@@ -156,7 +162,8 @@ def main(argv=None):
 
         doc["data"] = a.data
         doc["preprocessing"] = ("PIL decode, RGB, /255 (ToTensor), Normalize(input_mean, input_std) "
-                                "(ImageNet 0.485,0.456,0.406 / 0.229,0.224,0.225); no resize/crop; argmax")
+                                "(ImageNet 0.485,0.456,0.406 / 0.229,0.224,0.225 for the ResNets; 0.5,0.5,0.5 / "
+                                "0.5,0.5,0.5 for the tintn ViTs; each entry's input_mean/input_std); no resize/crop; argmax")
         doc["order"] = ("images class-major in the model's class order, files sorted by name; "
                         "preds = predicted output index per image in that order (one character each, base 36)")
         doc["environment"] = {"torch": torch.__version__, "PIL": PIL.__version__, "numpy": np.__version__,

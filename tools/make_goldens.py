@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,8 +30,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 import st_io  # noqa: E402
-from convert_torch import FORMAT_VERSION, _s  # noqa: E402
-from pt_models import build_model, count_params  # noqa: E402
+from convert_torch import FORMAT_VERSION, TINTN_MEAN, TINTN_STD, _s, convert_checkpoint, engine_metadata  # noqa: E402
+from pt_models import build_model, count_params, timm_to_tintn, tintn_from_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,6 +66,18 @@ GOLDENS = {
         ["patch_embed.proj", "patch_embed", "blocks.0.norm1:in", "blocks.0.attn.qkv", "blocks.0.attn.proj:in",
          "blocks.0.attn", "blocks.0.mlp.fc1:in", "blocks.0.mlp.act", "blocks.0.mlp", "blocks.0", "blocks.1",
          "norm", "head:in"],
+    ),
+    # The tintn tutorial layout (the zoo's vit_tintn_*.pt) at reduced size: tanh GELU, no final
+    # LayerNorm (head on the last block's cls token), LayerNorm eps 1e-5, head width 12 as in the zoo.
+    # Stored converted (engine names); make_one checks it against TintnViT and the converter.
+    "vit_tintn": (
+        {"arch": "vit", "family": "vit", "image_size": 32, "patch_size": 8, "dim": 48, "depth": 2, "heads": 4,
+         "mlp_dim": 192, "num_classes": 10, "ln_eps": 1e-5, "qkv_bias": True, "pool": "cls", "gelu": "tanh",
+         "act": "gelu_tanh", "final_norm": "none", "layout": "tintn"},
+        2, 13,
+        ["patch_embed.proj", "patch_embed", "blocks.0.norm1:in", "blocks.0.attn.qkv", "blocks.0.attn.proj:in",
+         "blocks.0.attn", "blocks.0.mlp.fc1:in", "blocks.0.mlp.act", "blocks.0.mlp", "blocks.0", "blocks.1.norm2:in",
+         "blocks.1.mlp.act", "blocks.1", "head:in"],
     ),
 }
 
@@ -143,7 +156,28 @@ def weight_metadata(cfg, name):
     meta["config"] = json.dumps(cfg, sort_keys=True)
     meta["format_version"] = FORMAT_VERSION
     meta["source"] = f"make_goldens.py:{name}"
+    meta.update({k: _s(v) for k, v in engine_metadata(cfg).items()})
+    if cfg.get("layout") == "tintn":  # as convert_torch.py writes for this layout
+        meta["input_mean"], meta["input_std"] = _s(TINTN_MEAN), _s(TINTN_STD)
     return meta
+
+
+def check_tintn(name, cfg, sd, x, logits64):
+    """The tintn golden is what the converter makes of a tintn-named checkpoint, and TintnViT (the
+    tutorial's module structure) computes the same logits."""
+    tsd = timm_to_tintn(sd)
+    with tempfile.TemporaryDirectory() as d:
+        pt = os.path.join(d, f"{name}.pt")
+        torch.save(tsd, pt)
+        csd, ccfg, _ = convert_checkpoint(pt, heads=cfg["heads"])
+    if ccfg != cfg or sorted(csd) != sorted(sd) or not all(torch.equal(csd[k], sd[k]) for k in sd):
+        raise RuntimeError(f"{name}: convert_torch.py does not reproduce the golden (config {ccfg})")
+    t = tintn_from_config(cfg).double()
+    t.load_state_dict({k: v.double() for k, v in tsd.items()}, strict=True)
+    with torch.no_grad():
+        d = (t(x.double()) - logits64).abs().max().item()
+    if d > 1e-10:
+        raise RuntimeError(f"{name}: TintnViT differs from the timm-named ViT by {d:.3e}")
 
 
 def make_one(name, outdir):
@@ -160,6 +194,8 @@ def make_one(name, outdir):
     model64.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
     logits64, acts64 = forward_with_hooks(model64.eval(), x.double(), hooks)
     diff = (logits32.double() - logits64).abs().max().item()
+    if cfg.get("layout") == "tintn":
+        check_tintn(name, cfg, sd, x, logits64)
 
     io = {"input": x, "logits": logits64.float()}
     io.update({k: v.float() for k, v in acts64.items()})

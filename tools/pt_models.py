@@ -10,6 +10,13 @@
 * ViT          - timm VisionTransformer layout (patch_embed.proj, cls_token, pos_embed,
                  blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}, norm, head), pre-norm,
                  exact (erf) GELU, LayerNorm eps 1e-6, qkv with bias, head on the cls token.
+                 Options: tanh GELU (act="gelu_tanh"), no final LayerNorm (final_norm="none").
+* TintnViT     - the ViT of the tutorial tintn/vision-transformer-from-scratch (the zoo's two
+                 vit_tintn_*.pt), written from ../shared/data/zoo/README.md with the tutorial's own
+                 names (embedding.*, encoder.blocks.N.{layernorm_1, attention.qkv_projection, ...},
+                 classifier): pre-norm, tanh GELU, no final LayerNorm, LayerNorm eps 1e-5. It loads
+                 the zoo state dicts strictly; tintn_to_timm / timm_to_tintn rename between it and
+                 the timm names the converter writes (the tensors are identical).
 
 `build_model(config)` builds any of them (plus torchvision's own ViT for "tv_vit") from the
 config dict stored as JSON under metadata key "config" by convert_torch.py / make_goldens.py.
@@ -204,11 +211,16 @@ class Attention(nn.Module):
         return self.proj(x)
 
 
+VIT_ACTS = {"gelu": "none", "gelu_tanh": "tanh"}  # engine metadata `act` -> nn.GELU(approximate=...)
+
+
 class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
+    def __init__(self, dim, hidden, act="gelu"):
         super().__init__()
+        if act not in VIT_ACTS:
+            raise ValueError(f"unknown ViT activation {act!r} (expected one of {sorted(VIT_ACTS)})")
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()  # exact erf GELU
+        self.act = nn.GELU(approximate=VIT_ACTS[act])  # exact erf GELU, or the tanh approximation
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x):
@@ -216,12 +228,12 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, heads, mlp_dim, eps=1e-6, qkv_bias=True):
+    def __init__(self, dim, heads, mlp_dim, eps=1e-6, qkv_bias=True, act="gelu"):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, heads, qkv_bias)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = Mlp(dim, mlp_dim)
+        self.mlp = Mlp(dim, mlp_dim, act)
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
@@ -229,17 +241,21 @@ class Block(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self, image_size=224, patch_size=16, dim=768, depth=12, heads=12, mlp_dim=None, num_classes=1000, ln_eps=1e-6, qkv_bias=True):
+    def __init__(self, image_size=224, patch_size=16, dim=768, depth=12, heads=12, mlp_dim=None, num_classes=1000, ln_eps=1e-6, qkv_bias=True,
+                 act="gelu", final_norm="layernorm"):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} not a multiple of patch_size {patch_size}")
+        if final_norm not in ("layernorm", "none"):
+            raise ValueError(f"final_norm must be 'layernorm' or 'none', got {final_norm!r}")
         mlp_dim = mlp_dim or 4 * dim
         n = (image_size // patch_size) ** 2
         self.patch_embed = PatchEmbed(patch_size, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
-        self.blocks = nn.Sequential(*[Block(dim, heads, mlp_dim, ln_eps, qkv_bias) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim, eps=ln_eps)
+        self.blocks = nn.Sequential(*[Block(dim, heads, mlp_dim, ln_eps, qkv_bias, act) for _ in range(depth)])
+        # no final norm: no parameters (and no `norm.*` tensors), logits = head(cls token of the last block)
+        self.norm = nn.LayerNorm(dim, eps=ln_eps) if final_norm == "layernorm" else nn.Identity()
         self.head = nn.Linear(dim, num_classes)
 
     def forward_features(self, x):
@@ -249,6 +265,168 @@ class ViT(nn.Module):
 
     def forward(self, x):
         return self.head(self.forward_features(x)[:, 0])
+
+
+# --------------------------------------------------------------------------------------------
+# The tintn tutorial ViT (tintn/vision-transformer-from-scratch), its own names
+# --------------------------------------------------------------------------------------------
+
+
+def gelu_tanh(x):
+    """The tanh approximation of GELU, as the tutorial's NewGELUActivation:
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+class TintnPatchEmbeddings(nn.Module):
+    def __init__(self, patch, dim):
+        super().__init__()
+        self.projection = nn.Conv2d(3, dim, kernel_size=patch, stride=patch)
+
+    def forward(self, x):  # [B, 3, H, W] -> [B, (H/p)(W/p), D], row-major patch order
+        return self.projection(x).flatten(2).transpose(1, 2)
+
+
+class TintnEmbeddings(nn.Module):
+    def __init__(self, image_size, patch, dim):
+        super().__init__()
+        n = (image_size // patch) ** 2
+        self.patch_embeddings = TintnPatchEmbeddings(patch, dim)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.position_embeddings = nn.Parameter(torch.randn(1, n + 1, dim))
+
+    def forward(self, x):
+        x = self.patch_embeddings(x)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        return torch.cat((cls, x), dim=1) + self.position_embeddings  # cls token first
+
+
+class TintnAttention(nn.Module):
+    """Fused qkv: output [q | k | v], each D wide, head h = columns h*hd .. h*hd+hd-1 of each."""
+
+    def __init__(self, dim, heads, qkv_bias=True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"hidden size {dim} is not divisible by {heads} attention heads")
+        self.heads, self.head_dim = heads, dim // heads
+        self.qkv_projection = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.output_projection = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, L, D = x.shape
+        q, k, v = torch.chunk(self.qkv_projection(x), 3, dim=-1)
+        q, k, v = (t.view(B, L, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))  # [B, H, L, hd]
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        out = torch.matmul(F.softmax(scores, dim=-1), v)  # [B, H, L, hd]
+        return self.output_projection(out.transpose(1, 2).contiguous().view(B, L, D))
+
+
+class TintnMLP(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.dense_1 = nn.Linear(dim, hidden)
+        self.dense_2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.dense_2(gelu_tanh(self.dense_1(x)))
+
+
+class TintnBlock(nn.Module):
+    def __init__(self, dim, heads, hidden, eps=1e-5, qkv_bias=True):
+        super().__init__()
+        self.attention = TintnAttention(dim, heads, qkv_bias)
+        self.layernorm_1 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = TintnMLP(dim, hidden)
+        self.layernorm_2 = nn.LayerNorm(dim, eps=eps)
+
+    def forward(self, x):
+        x = x + self.attention(self.layernorm_1(x))
+        return x + self.mlp(self.layernorm_2(x))
+
+
+class TintnEncoder(nn.Module):
+    def __init__(self, dim, depth, heads, hidden, eps, qkv_bias):
+        super().__init__()
+        self.blocks = nn.ModuleList([TintnBlock(dim, heads, hidden, eps, qkv_bias) for _ in range(depth)])
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+class TintnViT(nn.Module):
+    """tintn's ViTForClassfication (eval, dropout 0): embedding -> encoder -> classifier(x[:, 0]);
+    no final LayerNorm."""
+
+    def __init__(self, image_size=32, patch_size=4, dim=48, depth=4, heads=4, mlp_dim=192, num_classes=10, ln_eps=1e-5, qkv_bias=True):
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size {image_size} not a multiple of patch_size {patch_size}")
+        self.embedding = TintnEmbeddings(image_size, patch_size, dim)
+        self.encoder = TintnEncoder(dim, depth, heads, mlp_dim, ln_eps, qkv_bias)
+        self.classifier = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.encoder(self.embedding(x))[:, 0, :])
+
+
+def tintn_from_config(cfg):
+    return TintnViT(cfg["image_size"], cfg["patch_size"], cfg["dim"], cfg["depth"], cfg["heads"], cfg["mlp_dim"],
+                    cfg["num_classes"], cfg.get("ln_eps", 1e-5), cfg.get("qkv_bias", True)).eval()
+
+
+_TINTN_RULES = [  # (tintn regex, timm replacement)
+    (r"^embedding\.patch_embeddings\.projection\.", "patch_embed.proj."),
+    (r"^embedding\.cls_token$", "cls_token"),
+    (r"^embedding\.position_embeddings$", "pos_embed"),
+    (r"^encoder\.blocks\.(\d+)\.layernorm_1\.", r"blocks.\1.norm1."),
+    (r"^encoder\.blocks\.(\d+)\.layernorm_2\.", r"blocks.\1.norm2."),
+    (r"^encoder\.blocks\.(\d+)\.attention\.qkv_projection\.", r"blocks.\1.attn.qkv."),
+    (r"^encoder\.blocks\.(\d+)\.attention\.output_projection\.", r"blocks.\1.attn.proj."),
+    (r"^encoder\.blocks\.(\d+)\.mlp\.dense_1\.", r"blocks.\1.mlp.fc1."),
+    (r"^encoder\.blocks\.(\d+)\.mlp\.dense_2\.", r"blocks.\1.mlp.fc2."),
+    (r"^classifier\.", "head."),
+]
+_TIMM_RULES = [
+    (r"^patch_embed\.proj\.", "embedding.patch_embeddings.projection."),
+    (r"^cls_token$", "embedding.cls_token"),
+    (r"^pos_embed$", "embedding.position_embeddings"),
+    (r"^blocks\.(\d+)\.norm1\.", r"encoder.blocks.\1.layernorm_1."),
+    (r"^blocks\.(\d+)\.norm2\.", r"encoder.blocks.\1.layernorm_2."),
+    (r"^blocks\.(\d+)\.attn\.qkv\.", r"encoder.blocks.\1.attention.qkv_projection."),
+    (r"^blocks\.(\d+)\.attn\.proj\.", r"encoder.blocks.\1.attention.output_projection."),
+    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"encoder.blocks.\1.mlp.dense_1."),
+    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"encoder.blocks.\1.mlp.dense_2."),
+    (r"^head\.", "classifier."),
+]
+
+
+def _rename(sd, rules, what):
+    import re
+
+    out = {}
+    for k, v in sd.items():
+        for pat, rep in rules:
+            n, hits = re.subn(pat, rep, k)
+            if hits:
+                break
+        else:
+            raise KeyError(f"{what}: no rule for tensor {k!r}")
+        if n in out:
+            raise KeyError(f"{what}: two tensors map to {n!r}")
+        out[n] = v
+    return out
+
+
+def tintn_to_timm(sd):
+    """tintn names -> timm names (the converter's output; tensors unchanged: qkv rows are already
+    [q; k; v] with heads contiguous, as timm's attn.qkv). Unknown names raise KeyError."""
+    return _rename(sd, _TINTN_RULES, "tintn_to_timm")
+
+
+def timm_to_tintn(sd):
+    return _rename(sd, _TIMM_RULES, "timm_to_tintn")
 
 
 def tv_vit_to_timm(sd):
@@ -283,6 +461,18 @@ def parse_config(meta):
     raise ValueError("metadata has no 'config' entry; re-run convert_torch.py")
 
 
+def vit_act(cfg):
+    """The MLP activation of a ViT config: `act` (engine metadata name), else `gelu` (erf | tanh)."""
+    by_gelu = {"erf": "gelu", "tanh": "gelu_tanh"}
+    g = cfg.get("gelu", "erf")
+    if g not in by_gelu:
+        raise ValueError(f"ViT config: gelu must be 'erf' or 'tanh', got {g!r}")
+    act = cfg.get("act", by_gelu[g])
+    if act != by_gelu[g] and "gelu" in cfg:
+        raise ValueError(f"ViT config: act {act!r} disagrees with gelu {g!r}")
+    return act
+
+
 def build_model(cfg):
     """Builds an nn.Module (eval mode, uninitialised weights) from a config dict."""
     fam = cfg["family"]
@@ -291,7 +481,8 @@ def build_model(cfg):
     elif fam == "resnet":
         m = ResNet(cfg["block"], cfg["layers"], cfg["widths"], cfg["stem_width"], cfg["num_classes"], cfg.get("width_per_group", 64))
     elif fam == "vit":
-        m = ViT(cfg["image_size"], cfg["patch_size"], cfg["dim"], cfg["depth"], cfg["heads"], cfg["mlp_dim"], cfg["num_classes"], cfg.get("ln_eps", 1e-6), cfg.get("qkv_bias", True))
+        m = ViT(cfg["image_size"], cfg["patch_size"], cfg["dim"], cfg["depth"], cfg["heads"], cfg["mlp_dim"], cfg["num_classes"], cfg.get("ln_eps", 1e-6), cfg.get("qkv_bias", True),
+                vit_act(cfg), cfg.get("final_norm", "layernorm"))
     elif fam == "tv_vit":
         from torchvision.models.vision_transformer import VisionTransformer
 
@@ -301,8 +492,9 @@ def build_model(cfg):
     return m.eval()
 
 
-def load_model(path):
-    """Model + metadata from a converted .safetensors file or a raw torch checkpoint."""
+def load_model(path, heads=None, vit_config=None):
+    """Model + metadata from a converted .safetensors file or a raw torch checkpoint (heads /
+    vit_config: as convert_torch.py --heads / --config, for raw ViT checkpoints)."""
     if str(path).endswith(".safetensors"):
         import st_io
 
@@ -312,8 +504,14 @@ def load_model(path):
     else:
         import convert_torch
 
-        sd, cfg, meta = convert_torch.convert_checkpoint(path)
+        sd, cfg, meta = convert_torch.convert_checkpoint(path, heads=heads, vit_config=vit_config)
         sd = {k: torch.as_tensor(v) for k, v in sd.items()}
+    if cfg.get("layout") == "tintn":
+        # The reference for the tutorial's ViTs is TintnViT (written from the zoo README, the
+        # tutorial's names), not the timm ViT the engine names come from.
+        model = tintn_from_config(cfg)
+        model.load_state_dict(timm_to_tintn(sd), strict=True)
+        return model.eval(), cfg, meta
     model = build_model(cfg)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
@@ -351,6 +549,18 @@ def _selftest():
     x = torch.randn(2, 3, 32, 32)
     d = (v(x) - tv(x)).abs().max().item()
     assert d < 1e-4, d
+    # tintn layout: TintnViT == ViT(act=gelu_tanh, final_norm=none, ln_eps=1e-5) on renamed weights
+    t = TintnViT(32, 4, 48, 2, 4, 96, 10).eval()
+    with torch.no_grad():
+        for p in t.parameters():
+            p.normal_(0, 0.3)
+    v = ViT(32, 4, 48, 2, 4, 96, 10, 1e-5, True, "gelu_tanh", "none").eval()
+    v.load_state_dict(tintn_to_timm(t.state_dict()), strict=True)
+    assert sorted(timm_to_tintn(v.state_dict())) == sorted(t.state_dict())
+    d = (v(x) - t(x)).abs().max().item()
+    assert d < 1e-4, d
+    xs = torch.linspace(-6, 6, 101)
+    assert (gelu_tanh(xs) - F.gelu(xs, approximate="tanh")).abs().max().item() < 1e-6
     print("pt_models self-test ok")
 
 

@@ -2,8 +2,9 @@
 """Self-test of the Python tools (run: /usr/bin/python3 tools/test_tools.py; ~30 s, one thread).
 
 Checks the safetensors writer/reader, the reference models (against torchvision), the converter on
-synthetic checkpoints (wrappers, prefixes, legacy and zip torch.save formats, error exits) and that
-the committed goldens reproduce from their metadata.
+synthetic checkpoints (wrappers, prefixes, legacy and zip torch.save formats, the tintn ViT layout,
+error exits), the tintn reference against the zoo's two ViTs when ../shared is there, and that the
+committed goldens reproduce from their metadata.
 """
 import json
 import os
@@ -98,6 +99,125 @@ def test_convert(tmp):
     assert (cfg["family"], cfg["heads"], cfg["depth"], cfg["image_size"], cfg["patch_size"]) == ("vit", 6, 2, 64, 16), cfg
 
 
+def _tintn_checkpoint(tmp, name, depth=3, dim=24, heads=4, classes=10, drop_block=None, edit=None):
+    """A random tintn-layout checkpoint (plain state dict, zip format). Returns (path, model)."""
+    torch.manual_seed(depth * 100 + dim)
+    m = pt_models.TintnViT(32, 8, dim, depth, heads, 2 * dim, classes).eval()
+    with torch.no_grad():
+        for p_ in m.parameters():
+            p_.normal_(0, 0.3)
+    sd = m.state_dict()
+    if drop_block is not None:
+        sd = {k: v for k, v in sd.items() if not k.startswith(f"encoder.blocks.{drop_block}.")}
+    if edit:
+        edit(sd)
+    path = os.path.join(tmp, name)
+    torch.save(sd, path)
+    return path, m
+
+
+def test_convert_tintn(tmp):
+    src, ref = _tintn_checkpoint(tmp, "tintn.pt")
+    out = os.path.join(tmp, "tintn.safetensors")
+    rc, msg = run_convert(src, out, "--heads", "4")
+    assert rc == 0, msg
+    t, meta = st_io.load(out, as_torch=True)
+    assert sorted(t) == sorted(pt_models.tintn_to_timm(ref.state_dict())), sorted(t)
+    assert "patch_embed.proj.weight" in t and "head.weight" in t and "blocks.2.attn.qkv.weight" in t
+    assert not any(k.startswith("norm.") for k in t)
+    want = {"arch": "vit", "family": "vit", "act": "gelu_tanh", "final_norm": "none", "num_heads": "4", "heads": "4",
+            "ln_eps": "1e-05", "input_mean": "0.5,0.5,0.5", "input_std": "0.5,0.5,0.5", "dim": "24", "depth": "3",
+            "patch_size": "8", "image_size": "32", "mlp_dim": "48", "classes": ",".join(convert_torch.CIFAR10_CLASSES)}
+    assert {k: meta.get(k) for k in want} == want, meta
+    for k, v in pt_models.tintn_to_timm(ref.state_dict()).items():
+        assert torch.equal(t[k], v), k
+    # the converted file, through load_model (TintnViT) and through the timm-named ViT, = the original
+    x = torch.randn(3, 3, 32, 32)
+    model, cfg, _ = pt_models.load_model(out)
+    assert isinstance(model, pt_models.TintnViT)
+    timm = pt_models.build_model(cfg)
+    timm.load_state_dict(t, strict=True)
+    with torch.no_grad():
+        y = ref(x)
+        assert torch.equal(model(x), y)
+        assert (timm(x) - y).abs().max().item() < 1e-5
+    # --config (the tutorial's config keys), --classes, --mean
+    conf = os.path.join(tmp, "config.json")
+    json.dump({"hidden_size": 24, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 48,
+               "image_size": 32, "patch_size": 8, "num_classes": 10, "num_channels": 3, "qkv_bias": True}, open(conf, "w"))
+    rc, msg = run_convert(src, out, "--config", conf, "--classes", "a,b,c,d,e,f,g,h,i,j", "--mean", "0.1,0.2,0.3")
+    assert rc == 0, msg
+    meta = st_io.load(out)[1]
+    assert (meta["num_heads"], meta["classes"], meta["input_mean"], meta["input_std"]) == ("2", "a,b,c,d,e,f,g,h,i,j", "0.1,0.2,0.3", "0.5,0.5,0.5"), meta
+    # errors: exit 2, the checkpoint named, the problem said
+    badconf = os.path.join(tmp, "badconf.json")
+    json.dump({"hidden_size": 32, "num_attention_heads": 4}, open(badconf, "w"))
+    gap, _ = _tintn_checkpoint(tmp, "gap.pt", drop_block=1)
+    wrong_qkv, _ = _tintn_checkpoint(tmp, "qkv.pt", edit=lambda sd: sd.__setitem__(
+        "encoder.blocks.0.attention.qkv_projection.weight", torch.zeros(48, 24)))
+    no_cls, _ = _tintn_checkpoint(tmp, "nocls.pt", edit=lambda sd: sd.pop("embedding.cls_token"))
+    extra, _ = _tintn_checkpoint(tmp, "extra.pt", edit=lambda sd: sd.__setitem__("encoder.blocks.0.mlp.extra", torch.zeros(2)))
+    cases = [
+        ([src, out], ["number of attention heads", "--heads", "--config"]),
+        ([src, out, "--heads", "5"], ["5 attention heads do not divide the hidden size 24"]),
+        ([src, out, "--heads", "3", "--config", conf], ["--heads 3 disagrees with num_attention_heads = 2"]),
+        ([src, out, "--config", badconf], ["hidden_size = 32", "dim = 24"]),
+        ([src, out, "--config", os.path.join(tmp, "nope.json")], ["--config " + os.path.join(tmp, "nope.json") + ": no such file"]),
+        ([src, out, "--heads", "4", "--classes", "a,b"], ["--classes lists 2 names"]),
+        ([gap, out, "--heads", "4"], ["block encoder.blocks.1 is missing", "blocks present: 0, 2"]),
+        ([wrong_qkv, out, "--heads", "4"], ["encoder.blocks.0.attention.qkv_projection.weight has shape [48, 24], expected [72, 24]"]),
+        ([no_cls, out, "--heads", "4"], ["embedding.cls_token is missing"]),
+        ([extra, out, "--heads", "4"], ["unexpected (1): encoder.blocks.0.mlp.extra"]),
+        ([legacy_resnet(tmp), out, "--config", conf], ["is for ViT checkpoints"]),
+    ]
+    for args, needles in cases:
+        rc, msg = run_convert(*args)
+        assert rc == 2, (args, rc, msg)
+        assert msg.startswith("convert_torch.py: error: ") and os.path.basename(args[0]) in msg, (args, msg)
+        for n in needles:
+            assert n in msg, (args, n, msg)
+    # timm layout: a gap in the blocks is named too
+    v = pt_models.ViT(32, 8, 64, 3, 4, 128, 10)
+    sd = {k: x for k, x in convert_torch.clean_state_dict(v.state_dict()).items() if not k.startswith("blocks.1.")}
+    try:
+        convert_torch.infer_config(sd)
+        raise AssertionError("gap accepted")
+    except convert_torch.ConvertError as e:
+        assert "block blocks.1 is missing" in str(e), e
+
+
+def legacy_resnet(tmp):
+    path = os.path.join(tmp, "r8.th")
+    if not os.path.exists(path):
+        torch.save(pt_models.CifarResNet(8, 8, 4).state_dict(), path)
+    return path
+
+
+def test_zoo_vits():
+    """The tintn reference against the zoo's two ViTs: the original state dict loads strictly into
+    TintnViT under the original names, and the converted file computes the same logits."""
+    zoo = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "data", "zoo")
+    conf = os.path.join(zoo, "vit_tintn_config.json")
+    if not os.path.exists(conf):
+        print("zoo ViTs: ../shared/data/zoo not found, skipped")
+        return
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    for name in ("vit_tintn_zlwu00", "vit_tintn_davidwarchy"):
+        path = os.path.join(zoo, name + ".pt")
+        orig = torch.load(path, map_location="cpu")
+        ref = pt_models.TintnViT(32, 4, 48, 4, 4, 192, 10).eval()
+        ref.load_state_dict(orig, strict=True)
+        assert pt_models.count_params(ref) == 119098
+        sd, cfg, meta = convert_torch.convert_checkpoint(path, vit_config=conf)
+        assert (cfg["heads"], cfg["dim"], cfg["depth"], cfg["patch_size"], meta["num_heads"]) == (4, 48, 4, 4, "4"), cfg
+        timm = pt_models.build_model(cfg)
+        timm.load_state_dict(sd, strict=True)
+        with torch.no_grad():
+            d = (timm(x) - ref(x)).abs().max().item()
+        assert d < 1e-4, (name, d)
+    print("zoo ViTs ok")
+
+
 def main():
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,7 +225,9 @@ def main():
         print("st_io ok")
         pt_models._selftest()
         test_convert(tmp)
+        test_convert_tintn(tmp)
         print("convert_torch ok")
+    test_zoo_vits()
     names = list(make_goldens.GOLDENS)
     assert all(make_goldens.verify_one(n, os.path.join(os.path.dirname(HERE), "tests", "goldens")) for n in names)
     print("all ok")
