@@ -6,6 +6,8 @@
 #include "experiments/commands.h"
 #include "experiments/evaluate.h"
 #include "models/model_io.h"
+#include "models/vit.h"
+#include "pleas/budget_spec.h"
 
 namespace pleas::cli {
 
@@ -21,10 +23,36 @@ Command add_info(CLI::App& app) {
     if (m->metadata.count("image_size")) s = std::stoi(m->metadata.at("image_size"));
     const double macs = m->macs(s, s);
     const int64_t params = m->num_params(), classes = m->num_classes();
+    // ViT structure (a merged block runs its own head count), and the budget footprint of a
+    // mergeable model: its groups and the footprint fully merged (= this model) / fully separate.
+    nlohmann::json vit = nullptr, budget = nullptr;
+    if (auto* v = dynamic_cast<VisionTransformer*>(m.get())) {
+      nlohmann::json heads = nlohmann::json::array(), mlp = nlohmann::json::array();
+      for (auto& b : v->blocks) { heads.push_back(b.heads); mlp.push_back(b.fc1.weight.size(0)); }
+      int views = 0;
+      for (LayerNorm* n : v->layer_norms()) views += !n->views.empty();
+      vit = {{"width", v->patch_embed.out_channels()}, {"head_dim", v->head_dim}, {"heads", heads}, {"mlp", mlp},
+             {"act", v->gelu_tanh ? "gelu_tanh" : "gelu"}, {"final_norm", v->has_final_norm()},
+             {"partly_merged_norms", views}};
+    }
+    try {
+      canonicalize(*m);
+      const PermSpec spec = perm_spec(*m);
+      const FootprintModel fp = footprint_from_spec(spec, *m, s);
+      nlohmann::json groups = nlohmann::json::array();
+      for (auto& g : fp.groups) groups.push_back({{"name", g.name}, {"d", g.d}, {"unit", g.unit}});
+      const std::vector<double> r0(fp.groups.size(), 0.0), r1(fp.groups.size(), 1.0);
+      budget = {{"groups", groups}, {"params_merged", footprint(fp, r0, Metric::params)},
+                {"params_separate", footprint(fp, r1, Metric::params)}, {"macs_merged", footprint(fp, r0, Metric::flops)},
+                {"macs_separate", footprint(fp, r1, Metric::flops)}};
+    } catch (const Error&) {  // a merged model is not merged again: no budget groups
+    }
     if (json) {
       nlohmann::json j = {{"model", path}, {"arch", m->arch()}, {"params", params},
                           {"macs", macs}, {"flops", 2 * macs}, {"image_size", s},
                           {"num_classes", classes}, {"classes", m->classes}};
+      if (!vit.is_null()) j["vit"] = vit;
+      if (!budget.is_null()) j["budget"] = budget;
       std::cout << j.dump() << "\n";
     } else {
       std::printf("model        %s\narch         %s\nparameters   %lld\n", path.c_str(),
@@ -34,6 +62,16 @@ Command add_info(CLI::App& app) {
       for (size_t i = 0; i < m->classes.size(); ++i)
         std::printf("%s%s", i ? "," : " (", m->classes[i].c_str());
       std::printf("%s\n", m->classes.empty() ? "" : ")");
+      if (!vit.is_null())
+        std::printf("vit          width %lld, heads per block %s (head width %lld), MLP %s, %s, %s final norm, %d partly merged norms\n",
+                    (long long)vit["width"].get<int64_t>(), vit["heads"].dump().c_str(),
+                    (long long)vit["head_dim"].get<int64_t>(), vit["mlp"].dump().c_str(),
+                    vit["act"].get<std::string>().c_str(), vit["final_norm"].get<bool>() ? "with" : "no",
+                    vit["partly_merged_norms"].get<int>());
+      if (!budget.is_null())
+        std::printf("budget       %zu groups; footprint merged %.0f params / %.4g MACs, separate %.0f / %.4g\n",
+                    budget["groups"].size(), budget["params_merged"].get<double>(), budget["macs_merged"].get<double>(),
+                    budget["params_separate"].get<double>(), budget["macs_separate"].get<double>());
     }
     return 0;
   }};

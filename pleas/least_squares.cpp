@@ -7,6 +7,7 @@
 
 #include "engine/progress.h"
 #include "kernels/ops.h"
+#include "models/vit.h"
 
 namespace pleas {
 
@@ -92,6 +93,8 @@ struct Accum {
   int64_t K = 0, P = 0, Q = 0;
   LayerCoef in, out;
   std::vector<double> G, C;  // [K,K], [K,P]
+  const LayerNorm* norm = nullptr;  // the merged model's norm before this layer (norm_inputs_merged)
+  std::string norm_path;
 };
 
 void add_into(std::vector<double>& acc, const Tensor& t) {
@@ -131,6 +134,15 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
     } else {
       PLEAS_CHECK(linears.count(l.path), "least squares: merged model has no linear layer ", l.path);
     }
+    if (opt.norm_inputs_merged && !l.input_norm.empty()) {
+      auto* v = dynamic_cast<VisionTransformer*>(&merged);
+      PLEAS_CHECK(v, "least squares: ", l.path, " reads LayerNorm ", l.input_norm, " but the merged model is not a ViT");
+      for (const LayerNorm* n : v->layer_norms())
+        if (n->path == l.input_norm) a.norm = n;
+      PLEAS_CHECK(a.norm, "least squares: the merged model has no LayerNorm ", l.input_norm);
+      a.norm_path = l.input_norm;
+      paths.push_back(l.input_norm);
+    }
     a.K = a.Q * a.kh * a.kw + (a.bias ? 1 : 0);
     a.G.assign(size_t(a.K * a.K), 0.0);
     a.C.assign(size_t(a.K * a.P), 0.0);
@@ -164,7 +176,14 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
       Tensor rows;  // optional subset of (image, position) rows
       for (auto [xm, ym] : terms) {
         const int axis = a.conv ? 1 : -1;
-        Tensor X = mix(xa, xb, a.in, xm, axis), Y = mix(ya, yb, a.out, ym, axis), Xm, Ym;
+        Tensor X, Y = mix(ya, yb, a.out, ym, axis), Xm, Ym;
+        if (a.norm) {  // X = LN_m(mixed stream): the parents' norm inputs, the merged model's norm
+          const auto& na = aa.io.at(a.norm_path).first, &nb = bb.io.at(a.norm_path).first;
+          X = pleas::forward(*a.norm, mix(na, nb, a.in, xm, -1), ForwardCtx{});
+          if (a.path == "head") X = X.select(1, 0).contiguous();  // the class token
+        } else {
+          X = mix(xa, xb, a.in, xm, axis);
+        }
         if (a.conv) {
           Tensor col = unfold2d(X, a.kh, a.kw, a.args);  // [N, Q·kh·kw, positions]
           const int64_t pos = col.size(2);

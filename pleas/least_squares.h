@@ -8,12 +8,16 @@
 //
 // ViTs: every token of every image is a sample of qkv, proj, fc1 and fc2 (their inputs/outputs
 // [N, L, C] are mixed along C); the patch embedding is a convolution over the image; the head sees
-// the class token. The inputs are the parents' own (their LayerNorm outputs, attention outputs and
-// GELU outputs, mixed into the merged layout), not the merged model's: the merged model's
-// per-view LayerNorm of the mixed stream is not the mix of the parents' LayerNorm outputs, so its
-// own inputs would make every fit depend on all earlier fits; Eq. 1 fits each layer to map the
-// permuted ensemble's inputs to the permuted ensemble's outputs, as for ResNets, so all layers are
-// fitted in one pass over the data.
+// the class token. Inputs are the parents' own (mixed into the merged layout) as for ResNets —
+// except after a LayerNorm (qkv, fc1, and the head when there is a final norm). There the merged
+// model does not see the mix of the parents' normalised features ½(LN_A(x_A) + LN_B(x_B)) but its
+// own norm of the mixed stream, LN_m(½(x_A + x_B)), which has a different scale wherever the two
+// parents' merged units are not perfectly correlated (for nearly independent units the mix has
+// ~1/√2 the norm and LN_m scales it back up). So, with `norm_inputs = merged` (the default), these
+// layers are fitted on X = LN_m(mixed parents' stream): the stream stays teacher-forced (one pass,
+// all layers at once) and the normalisation is the one the merged model applies. k = 0 and the
+// self-merge are exact either way (LN_m is then each parent's own norm). Measured on the zoo ViT
+// pair in experiments/results/2026-12-03/README.md.
 #pragma once
 #include <memory>
 
@@ -41,6 +45,7 @@ struct LsqOptions {
   int64_t max_positions = 0;      // per image and conv layer, random subset of output positions (0 = all)
   uint64_t seed = 0;
   bool progress = true;
+  bool norm_inputs_merged = true;  // fit layers after a LayerNorm on the merged model's norm (see above)
 };
 
 // Refits every conv/linear weight (and the head's bias) of `merged`, whose layout is `plan`'s.

@@ -51,8 +51,8 @@ int add_group(PermSpec& s, const std::string& name, int64_t size, bool fixed = f
 }
 
 void add_layer(PermSpec& s, const std::string& path, LayerKind kind, Layout in, Layout out, bool bias = false,
-               std::vector<size_t> out_split = {}) {
-  s.layers.push_back({path, kind, std::move(in), std::move(out), bias, std::move(out_split)});
+               std::vector<size_t> out_split = {}, std::string input_norm = "") {
+  s.layers.push_back({path, kind, std::move(in), std::move(out), bias, std::move(out_split), std::move(input_norm)});
 }
 
 PermSpec cifar_spec(CifarResNet& m) {
@@ -155,11 +155,11 @@ PermSpec vit_spec(VisionTransformer& m) {
     const Layout mlp = {add_group(s, b.path + ".mlp", b.fc1.weight.size(0))};
     const Layout qkv = {qk, qk, v};
     add_layer(s, b.path + ".norm1", LayerKind::norm, stream, stream);
-    add_layer(s, b.path + ".attn.qkv", LayerKind::linear, stream, qkv, b.qkv.bias.defined(), {1, 2});
+    add_layer(s, b.path + ".attn.qkv", LayerKind::linear, stream, qkv, b.qkv.bias.defined(), {1, 2}, b.path + ".norm1");
     add_layer(s, b.path + ".attn", LayerKind::attention, {qk}, {qk});
     add_layer(s, b.path + ".attn.proj", LayerKind::linear, {v}, stream, b.proj.bias.defined());
     add_layer(s, b.path + ".norm2", LayerKind::norm, stream, stream);
-    add_layer(s, b.path + ".mlp.fc1", LayerKind::linear, stream, mlp, b.fc1.bias.defined());
+    add_layer(s, b.path + ".mlp.fc1", LayerKind::linear, stream, mlp, b.fc1.bias.defined(), {}, b.path + ".norm2");
     add_layer(s, b.path + ".mlp.fc2", LayerKind::linear, mlp, stream, b.fc2.bias.defined());
     s.sites.push_back({b.path + ".norm1", stream, false, true, true});
     s.sites.push_back({b.path + ".attn.qkv", qkv, false, false, true});
@@ -175,7 +175,8 @@ PermSpec vit_spec(VisionTransformer& m) {
     s.sites.push_back({"head", stream, false, true, true});
   }
   s.classes_group = add_group(s, "classes", m.head.weight.size(0), true);
-  add_layer(s, "head", LayerKind::linear, stream, {s.classes_group}, m.head.bias.defined());
+  add_layer(s, "head", LayerKind::linear, stream, {s.classes_group}, m.head.bias.defined(), {},
+            m.has_final_norm() ? "norm" : "");
   return s;
 }
 

@@ -51,6 +51,7 @@ struct LayerSpec {
   Layout in, out;
   bool has_bias = false;
   std::vector<size_t> out_split;
+  std::string input_norm;  // the LayerNorm whose output this layer reads (ViT qkv, fc1, head), if any
 };
 
 // A tensor whose channels carry `layout`: what activation matching correlates. `relu` = apply
