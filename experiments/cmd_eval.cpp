@@ -11,6 +11,29 @@
 
 namespace pleas::cli {
 
+namespace {
+// Two separately loaded models whose logits are averaged: the ensemble computed independently of
+// the merge code (pleas merge --method ensemble builds it as a k = 0 merged model instead).
+class LogitMean : public Model {
+ public:
+  LogitMean(std::unique_ptr<Model> a, std::unique_ptr<Model> b) : a_(std::move(a)), b_(std::move(b)) {
+    PLEAS_CHECK(a_->classes == b_->classes, "eval --ensemble-with: the two models name different classes");
+    classes = a_->classes;
+    metadata = a_->metadata;
+    device_ = a_->device();
+  }
+  std::string arch() const override { return "ensemble(" + a_->arch() + ", " + b_->arch() + ")"; }
+  Tensor forward(const Tensor& x, const ForwardCtx& ctx) override {
+    return mul(add(a_->forward(x, ctx), b_->forward(x, ctx)), Tensor::full({1}, 0.5, DType::f32, x.device()));
+  }
+  TensorDict state_dict() const override { return {}; }
+  int image_size() const override { return a_->image_size(); }
+
+ private:
+  std::unique_ptr<Model> a_, b_;
+};
+}  // namespace
+
 Command add_info(CLI::App& app) {
   auto* sub = app.add_subcommand("info", "Architecture, parameter count and FLOPs of a model file");
   static std::string path;
@@ -79,12 +102,13 @@ Command add_info(CLI::App& app) {
 
 Command add_eval(CLI::App& app) {
   auto* sub = app.add_subcommand("eval", "Top-1 accuracy of a model on a labelled image set");
-  static std::string model, data, device = "cpu";
+  static std::string model, data, device = "cpu", with;
   static int64_t limit = 0, batch = 200;
   static int threads = 2;
   static bool json = false;
   sub->add_option("--model", model, "weight file")->required();
   sub->add_option("--data", data, "image folder (class subfolders) or *-images-idx3-ubyte file")->required();
+  sub->add_option("--ensemble-with", with, "a second model: evaluate the mean of the two models' logits");
   sub->add_option("--limit", limit, "evaluate the first N images of each class (0 = all)");
   sub->add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
   sub->add_option("--threads", threads, "decoding threads")->check(CLI::PositiveNumber);
@@ -92,7 +116,8 @@ Command add_eval(CLI::App& app) {
   sub->add_flag("--json", json, "one JSON object on stdout");
   return {sub, [] {
     Device dev = Device::parse(device);
-    auto m = load_model(model, dev);
+    std::unique_ptr<Model> m = load_model(model, dev);
+    if (!with.empty()) m = std::make_unique<LogitMean>(std::move(m), load_model(with, dev));
     auto ds = open_dataset(data);
     EvalOptions o;
     o.limit_per_class = limit;
@@ -104,6 +129,7 @@ Command add_eval(CLI::App& app) {
       nlohmann::json j = {{"model", model}, {"data", data}, {"top1", r.top1}, {"correct", r.correct},
                           {"images", r.images}, {"images_per_s", r.images_per_s},
                           {"seconds", r.seconds}, {"device", dev.str()}};
+      if (!with.empty()) j["ensemble_with"] = with;
       std::cout << j.dump() << "\n";
     } else {
       std::printf("%s on %s: top-1 %.2f%% (%lld/%lld), %.0f images/s on %s\n", model.c_str(),

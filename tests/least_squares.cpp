@@ -71,19 +71,9 @@ TEST(LeastSquares, MatchesDenseReferenceOnABlock) {
   ld.start_epoch(0);
   data::Batch b;
   while (ld.next(b)) {
-    std::vector<double> xa, xb, ya, yb;
-    Shape xs, ys;
-    auto grab = [&](Model& m, std::vector<double>& x, std::vector<double>& y) {
-      Hooks h;
-      h.add(path, [&](const std::string&, const Tensor& in, const Tensor& out) {
-        x = test::host(in); y = test::host(out); xs = in.shape(); ys = out.shape();
-      });
-      ForwardCtx ctx;
-      ctx.hooks = &h;
-      m.forward(b.images, ctx);
-    };
-    grab(*s.a, xa, ya);
-    grab(*s.b, xb, yb);
+    const test::HookedIO ha = test::hooked_io(*s.a, path, b.images), hb = test::hooked_io(*s.b, path, b.images);
+    const std::vector<double> &xa = ha.in, &ya = ha.out, &xb = hb.in;
+    const Shape &xs = ha.in_shape, &ys = ha.out_shape;
     const int64_t N = xs[0], Ci = xs[1], H = xs[2], W = xs[3], Co = ys[1];
     auto xval = [&](const MergedPos& p, int64_t nn, int64_t h, int64_t w) {
       double va = p.a >= 0 ? xa[size_t(((nn * Ci + p.a) * H + h) * W + w)] : 0;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "models/model.h"
 
 namespace pleas::test {
 
@@ -128,6 +129,23 @@ inline std::vector<double> gauss_solve(std::vector<double> a, std::vector<double
       x[size_t(c * m + j)] = s / a[size_t(c * n + c)];
     }
   return x;
+}
+
+// The input and output of module `path` in one forward of `m` on `x`, as doubles with their shapes.
+struct HookedIO {
+  std::vector<double> in, out;
+  Shape in_shape, out_shape;
+};
+inline HookedIO hooked_io(Model& m, const std::string& path, const Tensor& x) {
+  HookedIO r;
+  Hooks h;
+  h.add(path, [&](const std::string&, const Tensor& in, const Tensor& out) {
+    r.in = host(in); r.out = host(out); r.in_shape = in.shape(); r.out_shape = out.shape();
+  });
+  ForwardCtx ctx;
+  ctx.hooks = &h;
+  m.forward(x, ctx);
+  return r;
 }
 
 // A fresh directory under the system temp dir, removed with its contents at scope exit.

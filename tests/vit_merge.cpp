@@ -59,6 +59,22 @@ std::vector<int64_t> vit_k(const PermSpec& spec, int64_t stream, int64_t heads, 
   return k;
 }
 
+// Two random parents, weight-matched, merged with k = (stream, heads, mlp).
+struct MatchedMerge {
+  std::unique_ptr<Model> A, B;
+  PermSpec spec;
+  Merged m;
+};
+MatchedMerge matched_merge(const test::VitShape& s, uint64_t seed, int64_t stream, int64_t heads, int64_t mlp) {
+  MatchedMerge r;
+  r.A = test::build_random_vit(s, seed);
+  r.B = test::build_random_vit(s, seed + 1);
+  r.spec = perm_spec(*r.A);
+  Matching wm = weight_matching(r.spec, r.A->state_dict(), r.B->state_dict(), 0);
+  r.m = merge_with(r.spec, *r.A, *r.B, wm.perms, vit_k(r.spec, stream, heads, mlp), wm.similarity);
+  return r;
+}
+
 Tensor ensemble_logits(Model& A, Model& B, const Tensor& x) {
   return mul(add(A.forward(x), B.forward(x)), Tensor::full({1}, 0.5));
 }
@@ -217,14 +233,14 @@ TEST(VitMerge, FullStreamNormIsNotTheEnsemble) {
               one_norm);
 }
 
-// A partial merge: widths 2d − k, 2H − h heads, blocks and norm views that save and load, the
-// parameter count equal to merged_params, and logits between the parents' and the ensemble's.
+// A partial merge: widths 2d − k, 2H − h heads, blocks and norm views that save and load, and
+// the parameter count equal to merged_params.
 TEST(VitMerge, PartialMergeStructureSavesAndLoads) {
   test::VitShape s;
-  auto A = test::build_random_vit(s, 15), B = test::build_random_vit(s, 16);
-  PermSpec spec = perm_spec(*A);
-  Matching wm = weight_matching(spec, A->state_dict(), B->state_dict(), 0);
-  Merged m = merge_with(spec, *A, *B, wm.perms, vit_k(spec, 10, 1, 20), wm.similarity);
+  MatchedMerge mm = matched_merge(s, 15, 10, 1, 20);
+  auto& A = mm.A;
+  const PermSpec& spec = mm.spec;
+  Merged& m = mm.m;
   auto& mv = dynamic_cast<VisionTransformer&>(*m.model);
   EXPECT_EQ(mv.patch_embed.out_channels(), 2 * 24 - 10);
   EXPECT_EQ(mv.blocks[1].heads, 2 * 4 - 1);
@@ -304,32 +320,16 @@ std::vector<double> dense_block_fit(const PermSpec& spec, const MergePlan& plan,
   ld.start_epoch(0);
   data::Batch b;
   while (ld.next(b)) {
-    std::vector<double> xa, xb, ya, yb;
-    Shape xs, ys;
-    auto grab = [&](Model& mdl, std::vector<double>& x, std::vector<double>& y) {
-      Hooks h;
-      h.add(ls.path, [&](const std::string&, const Tensor& in, const Tensor& out) {
-        x = test::host(in); y = test::host(out); xs = in.shape(); ys = out.shape();
-      });
-      ForwardCtx ctx;
-      ctx.hooks = &h;
-      mdl.forward(b.images, ctx);
-    };
-    grab(A, xa, ya);
-    grab(B, xb, yb);
+    const test::HookedIO ha = test::hooked_io(A, ls.path, b.images), hb = test::hooked_io(B, ls.path, b.images);
+    const std::vector<double> &xa = ha.in, &ya = ha.out, &xb = hb.in, &yb = hb.out;
+    const Shape &xs = ha.in_shape, &ys = ha.out_shape;
     std::vector<double> sa, sb;  // the parents' norm inputs (the stream), [N, L, D]
     int64_t Ls = 1;
     if (merged_norm) {
-      for (auto [mdl, dst] : {std::pair<Model*, std::vector<double>*>{&A, &sa}, {&B, &sb}}) {
-        Hooks h;
-        h.add(ls.input_norm, [&, dst](const std::string&, const Tensor& in, const Tensor&) {
-          *dst = test::host(in);
-          Ls = in.size(1);
-        });
-        ForwardCtx ctx;
-        ctx.hooks = &h;
-        mdl->forward(b.images, ctx);
-      }
+      const test::HookedIO na = test::hooked_io(A, ls.input_norm, b.images), nb = test::hooked_io(B, ls.input_norm, b.images);
+      sa = na.in;
+      sb = nb.in;
+      Ls = na.in_shape[1];
     }
     std::vector<std::vector<double>> rows, targets;
     if (!conv) {  // [..., Q] rows: every token of every image
@@ -422,10 +422,10 @@ INSTANTIATE_TEST_SUITE_P(NormInputs, VitLeastSquares, ::testing::Values(true, fa
 
 TEST_P(VitLeastSquares, MatchesDenseReference) {
   test::VitShape s;
-  auto A = test::build_random_vit(s, 30), B = test::build_random_vit(s, 31);
-  PermSpec spec = perm_spec(*A);
-  Matching wm = weight_matching(spec, A->state_dict(), B->state_dict(), 0);
-  Merged m = merge_with(spec, *A, *B, wm.perms, vit_k(spec, 10, 2, 20), wm.similarity);
+  MatchedMerge mm = matched_merge(s, 30, 10, 2, 20);
+  auto &A = mm.A, &B = mm.B;
+  const PermSpec& spec = mm.spec;
+  Merged& m = mm.m;
   // More samples than unknowns in every block (patch embedding: 193 per row; head: 1 row per image).
   data::DataLoader ld(std::make_shared<data::RandomImageDataset>(96, s.image), data::Transform::cifar(), 16, 1);
   LsqOptions opt;

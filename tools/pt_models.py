@@ -23,6 +23,7 @@ config dict stored as JSON under metadata key "config" by convert_torch.py / mak
 """
 import json
 import math
+import re
 
 import torch
 import torch.nn as nn
@@ -376,30 +377,33 @@ def tintn_from_config(cfg):
                     cfg["num_classes"], cfg.get("ln_eps", 1e-5), cfg.get("qkv_bias", True)).eval()
 
 
-_TINTN_RULES = [  # (tintn regex, timm replacement)
-    (r"^embedding\.patch_embeddings\.projection\.", "patch_embed.proj."),
-    (r"^embedding\.cls_token$", "cls_token"),
-    (r"^embedding\.position_embeddings$", "pos_embed"),
-    (r"^encoder\.blocks\.(\d+)\.layernorm_1\.", r"blocks.\1.norm1."),
-    (r"^encoder\.blocks\.(\d+)\.layernorm_2\.", r"blocks.\1.norm2."),
-    (r"^encoder\.blocks\.(\d+)\.attention\.qkv_projection\.", r"blocks.\1.attn.qkv."),
-    (r"^encoder\.blocks\.(\d+)\.attention\.output_projection\.", r"blocks.\1.attn.proj."),
-    (r"^encoder\.blocks\.(\d+)\.mlp\.dense_1\.", r"blocks.\1.mlp.fc1."),
-    (r"^encoder\.blocks\.(\d+)\.mlp\.dense_2\.", r"blocks.\1.mlp.fc2."),
-    (r"^classifier\.", "head."),
+# The tintn tutorial's names and timm's, as prefix pairs ("{i}" = block index); each direction's
+# rename rules are built from the same table.
+_TINTN_TIMM_NAMES = [
+    ("embedding.patch_embeddings.projection.", "patch_embed.proj."),
+    ("embedding.cls_token", "cls_token"),
+    ("embedding.position_embeddings", "pos_embed"),
+    ("encoder.blocks.{i}.layernorm_1.", "blocks.{i}.norm1."),
+    ("encoder.blocks.{i}.layernorm_2.", "blocks.{i}.norm2."),
+    ("encoder.blocks.{i}.attention.qkv_projection.", "blocks.{i}.attn.qkv."),
+    ("encoder.blocks.{i}.attention.output_projection.", "blocks.{i}.attn.proj."),
+    ("encoder.blocks.{i}.mlp.dense_1.", "blocks.{i}.mlp.fc1."),
+    ("encoder.blocks.{i}.mlp.dense_2.", "blocks.{i}.mlp.fc2."),
+    ("classifier.", "head."),
 ]
-_TIMM_RULES = [
-    (r"^patch_embed\.proj\.", "embedding.patch_embeddings.projection."),
-    (r"^cls_token$", "embedding.cls_token"),
-    (r"^pos_embed$", "embedding.position_embeddings"),
-    (r"^blocks\.(\d+)\.norm1\.", r"encoder.blocks.\1.layernorm_1."),
-    (r"^blocks\.(\d+)\.norm2\.", r"encoder.blocks.\1.layernorm_2."),
-    (r"^blocks\.(\d+)\.attn\.qkv\.", r"encoder.blocks.\1.attention.qkv_projection."),
-    (r"^blocks\.(\d+)\.attn\.proj\.", r"encoder.blocks.\1.attention.output_projection."),
-    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"encoder.blocks.\1.mlp.dense_1."),
-    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"encoder.blocks.\1.mlp.dense_2."),
-    (r"^head\.", "classifier."),
-]
+
+
+def _rules(pairs):
+    """(source prefix, target prefix) -> (regex, replacement); a prefix without a trailing dot is a whole name."""
+    out = []
+    for src, dst in pairs:
+        rx = "^" + re.escape(src).replace(re.escape("{i}"), r"(\d+)") + ("" if src.endswith(".") else "$")
+        out.append((rx, dst.replace("{i}", r"\1")))
+    return out
+
+
+_TINTN_RULES = _rules(_TINTN_TIMM_NAMES)
+_TIMM_RULES = _rules([(b, a) for a, b in _TINTN_TIMM_NAMES])
 
 
 def _rename(sd, rules, what):

@@ -15,9 +15,12 @@ PLEAS_HD inline float relu_f(float x) { return x > 0.f ? x : 0.f; }  // relu(NaN
 
 // gelu(x) = x/2 · (1 + erf(x/√2)) (exact form, not the tanh approximation).
 PLEAS_HD inline float gelu_f(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
-// gelu_tanh(x) = x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³))) (PyTorch's approximate='tanh').
+// gelu_tanh(x) = x/2 · (1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³) (PyTorch's approximate='tanh'),
+// computed as x / (1 + exp(−2u)) (the same function: (1 + tanh u)/2 = sigmoid(2u)), which
+// vectorises with libmvec's expf.
 PLEAS_HD inline float gelu_tanh_f(float x) {
-  return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+  const float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+  return x / (1.f + expf(-2.f * u));
 }
 
 template <BinaryOp OP>

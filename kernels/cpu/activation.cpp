@@ -8,6 +8,7 @@
 #if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__) && !defined(__FAST_MATH__) && \
     (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
 extern "C" float erff(float) noexcept __attribute__((simd("notinbranch")));
+extern "C" float expf(float) noexcept __attribute__((simd("notinbranch")));
 #endif
 
 namespace pleas::cpu {

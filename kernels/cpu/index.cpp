@@ -1,6 +1,7 @@
 // CPU index_select / index_copy: one contiguous block of `inner` elements per (outer, index) pair,
 // moved with memcpy; OpenMP over the blocks. Index math: kernels/common/index_math.h.
 #include <cstring>
+#include <vector>
 
 #include "kernels/backend_ops.h"
 #include "kernels/common/elem.h"
@@ -31,6 +32,30 @@ void for_blocks(const IndexGeom& g, int esize, F f) {
   }
 }
 
+// out[o, i] = x[o, index[i]] for x [outer, size], out [outer, m]: the indices read once, rows in
+// parallel, typed element copies (no per-element index arithmetic).
+template <typename T>
+void gather_typed(T* out, const T* x, const std::vector<int64_t>& idx, const IndexGeom& g) {
+  const int64_t m = g.m;
+#pragma omp parallel for schedule(static) if (g.outer * m > (1 << 16))
+  for (int64_t o = 0; o < g.outer; ++o) {
+    const T* xr = x + o * g.size;
+    T* orow = out + o * m;
+    for (int64_t i = 0; i < m; ++i) orow[i] = xr[idx[size_t(i)]];
+  }
+}
+
+void gather_rows(char* out, const char* x, const void* ip, DType it, const IndexGeom& g, int esize) {
+  std::vector<int64_t> idx(static_cast<size_t>(g.m));
+  for (int64_t i = 0; i < g.m; ++i) idx[size_t(i)] = load_index(ip, it, i);
+  switch (esize) {
+    case 8: gather_typed(reinterpret_cast<int64_t*>(out), reinterpret_cast<const int64_t*>(x), idx, g); break;
+    case 4: gather_typed(reinterpret_cast<int32_t*>(out), reinterpret_cast<const int32_t*>(x), idx, g); break;
+    case 2: gather_typed(reinterpret_cast<int16_t*>(out), reinterpret_cast<const int16_t*>(x), idx, g); break;
+    default: gather_typed(reinterpret_cast<int8_t*>(out), reinterpret_cast<const int8_t*>(x), idx, g); break;
+  }
+}
+
 }  // namespace
 
 void index_select(Tensor& out, const Tensor& x, int dim, const Tensor& index) {
@@ -44,6 +69,11 @@ void index_select(Tensor& out, const Tensor& x, int dim, const Tensor& index) {
   const DType it = ic.dtype();
   // out(o, i, :) = x(o, index[i], :); out is [outer, m, inner], i.e. size m along dim.
   const IndexGeom go{g.outer, g.inner, g.m, g.m};
+  if (g.inner == 1) {  // a gather along the last dim (e.g. channels of ViT tokens): one row per outer
+    gather_rows(op, xp, ip, it, g, esize);
+    if (!o.shares_storage(out)) out.copy_(o);
+    return;
+  }
   for_blocks(g, esize, [&](int64_t ob, int64_t i) {
     copy_block(op, index_offset(go, ob, i, 0), xp, index_offset(g, ob, load_index(ip, it, i), 0),
                g.inner, esize);
