@@ -1,5 +1,6 @@
 // CPU per-channel ops on x [N, C, inner...]: batch_norm (inference), scale_shift, and the
 // per-channel batch statistics (two-pass, in double).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -83,6 +84,41 @@ void batch_channel_stats(Tensor& mean, Tensor& var, const Tensor& x) {
   const double count = double(N * inner);
   double* mp = mean.data<double>();
   double* vp = var.data<double>();
+  if (inner == 1) {
+    // [N, C] rows (channels-last samples, e.g. ViT tokens): walk the rows in memory order with one
+    // accumulator per channel, each thread over its own rows, partial sums combined per pass.
+    std::vector<double> sum(size_t(C), 0.0), sq(size_t(C), 0.0);
+#pragma omp parallel if (x.numel() > kParallelMin)
+    {
+      std::vector<double> part(size_t(C), 0.0);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < N; ++n) {
+        const float* row = xp + n * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) part[size_t(c)] += row[c];
+      }
+#pragma omp critical
+      for (int64_t c = 0; c < C; ++c) sum[size_t(c)] += part[size_t(c)];
+#pragma omp barrier
+      std::fill(part.begin(), part.end(), 0.0);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < N; ++n) {
+        const float* row = xp + n * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const double d = double(row[c]) - sum[size_t(c)] / count;
+          part[size_t(c)] += d * d;
+        }
+      }
+#pragma omp critical
+      for (int64_t c = 0; c < C; ++c) sq[size_t(c)] += part[size_t(c)];
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      mp[c] = sum[size_t(c)] / count;
+      vp[c] = sq[size_t(c)] / count;
+    }
+    return;
+  }
 #pragma omp parallel for schedule(dynamic, 1) if (x.numel() > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
     double s = 0;
