@@ -18,7 +18,7 @@ namespace {
 
 struct MergeArgs {
   std::string a, b, method = "pleas", match = "weight", data, out, eval_data, json, k_file, device = "cpu";
-  std::string objective = "ensemble", loo, metric = "params";
+  std::string objective = "ensemble", loo, metric = "params", norm_inputs = "merged";
   double ratio = -1, budget = -1, ridge = 1e-5;
   int64_t per_class = 200, skip = 0, batch = 100, max_positions = 0;
   uint64_t seed = 0;
@@ -72,6 +72,8 @@ Command add_merge(CLI::App& app) {
   sub->add_option("--seed", m.seed, "seed of every random choice");
   sub->add_option("--device", m.device, "cpu or cuda[:N]");
   sub->add_option("--objective", m.objective, "least squares: ensemble | separate_inputs | separate | ensemble_inputs");
+  sub->add_option("--lsq-norm-inputs", m.norm_inputs, "ViT layers after a LayerNorm fit on the merged model's norm of the mixed stream (merged) or on the parents' norm outputs (parents)")
+      ->check(CLI::IsMember({"merged", "parents"}));
   sub->add_option("--ridge", m.ridge, "least squares ridge, relative to the Gram diagonal");
   sub->add_option("--lsq-max-positions", m.max_positions, "least squares: sample at most N positions per image and layer (0 = all)");
   sub->add_option("--batch", m.batch, "batch size")->check(CLI::PositiveNumber);
@@ -102,6 +104,7 @@ Command add_merge(CLI::App& app) {
     o.progress = !m.quiet;
     o.lsq.objective = parse_objective(m.objective);
     o.lsq.ridge = m.ridge;
+    o.lsq.norm_inputs_merged = m.norm_inputs == "merged";
     o.lsq.max_positions = m.max_positions;
     nlohmann::json budget_info;
     if (!m.k_file.empty()) {
@@ -127,7 +130,7 @@ Command add_merge(CLI::App& app) {
     nlohmann::json j = {{"a", m.a}, {"b", m.b}, {"method", m.method}, {"match", m.match},
                         {"params_rel", r.params_rel}, {"flops_rel", r.flops_rel},
                         {"params", r.model->num_params()}, {"merge_images", merge_ds->size()},
-                        {"separate_heads", r.separate_heads}, {"seed", m.seed}};
+                        {"separate_heads", r.separate_heads}, {"seed", m.seed}, {"lsq_norm_inputs", m.norm_inputs}};
     if (r.ratio >= 0) j["ratio"] = r.ratio;
     if (m.budget > 0) j["budget"] = m.budget;
     if (!budget_info.is_null()) j["budget_solver"] = budget_info;

@@ -40,3 +40,8 @@ for m in weight activation; do
   $P merge --a "$A" --b "$B" --method pleas --match $m --budget 1.0 --data $D/train --per-class 200 \
       --eval-data $D/test --json "$OUT/vit_pleas_${m}_1.0_timed.json" --quiet
 done
+# The least-squares input choice after LayerNorms (pleas/least_squares.h): the parents' norm outputs.
+for m in weight activation; do
+  $P merge --a "$A" --b "$B" --method pleas --match $m --budget 1.0 --lsq-norm-inputs parents --data $D/train \
+      --per-class 200 --eval-data $D/test --json "$OUT/vit_pleas_${m}_1.0_parents_norm.json" --quiet
+done
