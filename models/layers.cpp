@@ -135,9 +135,8 @@ Tensor forward(const LayerNorm& l, const Tensor& x, const ForwardCtx& ctx) {
       add_(dst, layer_norm(x.narrow(-1, v.in0, w), ones, zeros, l.eps));
       for (int64_t i = v.in0; i < v.in1; ++i) cover[size_t(i)] += 1.f;
     }
-    std::vector<float> scale = l.weight.to(Device::cpu()).to_vector<float>();
-    for (int64_t i = 0; i < D; ++i) scale[size_t(i)] /= cover[size_t(i)];
-    y = add(mul(z, Tensor::from_vector(scale, {D}, x.device())), l.bias);
+    for (float& c : cover) c = 1.f / c;
+    y = add(mul(mul(z, Tensor::from_vector(cover, {D}, x.device())), l.weight), l.bias);
   }
   ctx.report(l.path, x, y);
   return y;

@@ -1,6 +1,7 @@
 #include "models/model_io.h"
 
 #include "engine/weights.h"
+#include "models/vit.h"
 
 namespace pleas {
 
@@ -18,6 +19,12 @@ void save_model(const std::string& path, Model& m) {
   std::string blocks = block_metadata(m);
   if (blocks.empty()) wf.metadata.erase("pleas_blocks");
   else wf.metadata["pleas_blocks"] = blocks;
+  // LayerNorm views, like blocks, from the layers themselves (not from metadata that may be stale).
+  if (auto* v = dynamic_cast<VisionTransformer*>(&m)) {
+    const std::string views = norm_view_metadata(*v);
+    if (views.empty()) wf.metadata.erase("pleas_norm_views");
+    else wf.metadata["pleas_norm_views"] = views;
+  }
   if (!m.classes.empty()) wf.metadata["classes"] = join_csv(m.classes);
   save_weights(path, wf);
 }

@@ -33,7 +33,7 @@ FootprintModel footprint_from_spec(const PermSpec& spec, Model& A, int image_siz
   for (const PermGroup& g : spec.groups)
     if (!g.fixed && g.follows < 0) {
       fp.add_group(g.name, g.heads());
-      fp.groups.back().unit = g.head_dim > 0 ? g.head_dim : 1;
+      fp.groups.back().unit = int64_t(unit_extent(g));
     }
   // Output positions of every layer (conv: pixels; linear: tokens; attention: tokens), from one
   // forward pass of one image.
@@ -94,7 +94,7 @@ std::vector<int64_t> spec_k_from_footprint(const PermSpec& spec, const std::vect
     if (g.fixed) { k.push_back(g.size); continue; }
     if (g.follows >= 0) { k.push_back(k[size_t(g.follows)]); continue; }
     PLEAS_CHECK(next < k_fp.size(), "budget: ", k_fp.size(), " k values for more groups");
-    k.push_back(k_fp[next++] * (g.head_dim > 0 ? g.head_dim : 1));  // head groups: k_fp heads
+    k.push_back(k_fp[next++] * int64_t(unit_extent(g)));  // head groups: k_fp heads
   }
   PLEAS_CHECK(next == k_fp.size(), "budget: ", k_fp.size(), " k values for ", next, " groups");
   return k;

@@ -180,7 +180,8 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
         if (a.norm) {  // X = LN_m(mixed stream): the parents' norm inputs, the merged model's norm
           const auto& na = aa.io.at(a.norm_path).first, &nb = bb.io.at(a.norm_path).first;
           X = pleas::forward(*a.norm, mix(na, nb, a.in, xm, -1), ForwardCtx{});
-          if (a.path == "head") X = X.select(1, 0).contiguous();  // the class token
+          // A layer that reads one token of the norm's output (the head: the class token).
+          if (X.dim() > xa.dim()) X = X.select(1, 0).contiguous();
         } else {
           X = mix(xa, xb, a.in, xm, axis);
         }
@@ -188,7 +189,6 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
           Tensor col = unfold2d(X, a.kh, a.kw, a.args);  // [N, Q·kh·kw, positions]
           const int64_t pos = col.size(2);
           Xm = col.permute({0, 2, 1}).contiguous().reshape({N * pos, a.K - (a.bias ? 1 : 0)});
-          if (a.bias) Xm = cat({Xm, Tensor::full({N * pos, 1}, 1.0, DType::f32, dev)}, 1);  // ViT patch embedding
           Ym = Y.reshape({N, a.P, pos}).permute({0, 2, 1}).contiguous().reshape({N * pos, a.P});
           if (opt.max_positions > 0 && pos > opt.max_positions) {
             if (!rows.defined()) {
@@ -206,11 +206,10 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
           }
         } else {
           // Every token is a sample ([N, L, Q] -> [N·L, Q]).
-          X = X.reshape({-1, a.Q});
+          Xm = X.reshape({-1, a.Q});
           Ym = Y.reshape({-1, a.P});
-          const int64_t rows_n = X.size(0);
-          Xm = a.bias ? cat({X, Tensor::full({rows_n, 1}, 1.0, DType::f32, dev)}, 1) : X;
         }
+        if (a.bias) Xm = cat({Xm, Tensor::full({Xm.size(0), 1}, 1.0, DType::f32, dev)}, 1);  // the bias column
         Tensor Gb = Tensor::zeros({a.K, a.K}, DType::f32, dev), Cb = Tensor::zeros({a.K, a.P}, DType::f32, dev);
         gram_accumulate(Gb, Xm);
         cross_accumulate(Cb, Xm, Ym);

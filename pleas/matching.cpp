@@ -229,12 +229,21 @@ HeadAssignment head_assignment(const std::vector<const std::vector<double>*>& co
   return r;
 }
 
-// The followers of group g (groups whose `follows` is g).
-std::vector<int> followers(const PermSpec& spec, int g) {
-  std::vector<int> f;
-  for (size_t i = 0; i < spec.groups.size(); ++i)
-    if (spec.groups[i].follows == g) f.push_back(int(i));
-  return f;
+// The groups of one head step: the leader g, then its followers.
+std::vector<int> head_members(const PermSpec& spec, int g) {
+  std::vector<int> members = {g};
+  for (int f : spec.followers(g)) members.push_back(f);
+  return members;
+}
+
+// The two-level rule on the members' costs (in head_members order); installs their permutations
+// and returns the matched total.
+double assign_heads(const PermSpec& spec, int g, const std::vector<const std::vector<double>*>& costs,
+                    std::vector<std::vector<int64_t>>& perms) {
+  const std::vector<int> members = head_members(spec, g);
+  HeadAssignment h = head_assignment(costs, spec.groups[size_t(g)].heads(), spec.groups[size_t(g)].head_dim);
+  for (size_t i = 0; i < members.size(); ++i) perms[size_t(members[i])] = std::move(h.perms[i]);
+  return h.value;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,20 +324,17 @@ Matching weight_matching(const PermSpec& spec, const TensorDict& A, const Tensor
       const int64_t d = pg.size;
       if (pg.head_dim > 0) {
         // The leader and its followers in one exact step (their costs do not depend on each other).
-        std::vector<int> members = {g};
-        for (int f : followers(spec, g)) members.push_back(f);
         std::vector<std::vector<double>> cs;
         double old_value = 0;
-        for (int x : members) {
+        for (int x : head_members(spec, g)) {
           cs.push_back(terms_cost(a_terms[size_t(x)], unit_matrices(spec, s.b, x, &m.perms, dev), d));
           old_value += matched_total(cs.back(), m.perms[size_t(x)]);
         }
         std::vector<const std::vector<double>*> ptrs;
         for (auto& c : cs) ptrs.push_back(&c);
-        HeadAssignment h = head_assignment(ptrs, pg.heads(), pg.head_dim);
-        best_gain = std::max(best_gain, h.value - old_value);
-        total += h.value;
-        for (size_t i = 0; i < members.size(); ++i) m.perms[size_t(members[i])] = std::move(h.perms[i]);
+        const double value = assign_heads(spec, g, ptrs, m.perms);
+        best_gain = std::max(best_gain, value - old_value);
+        total += value;
         continue;
       }
       const std::vector<double> c = terms_cost(a_terms[size_t(g)], unit_matrices(spec, s.b, g, &m.perms, dev), d);
@@ -491,19 +497,14 @@ Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::Dat
     const PermGroup& pg = spec.groups[size_t(g)];
     const int64_t d = pg.size;
     if (pg.follows >= 0) continue;
-    std::vector<int> members = {g};
-    if (pg.head_dim > 0)
-      for (int f : followers(spec, g)) members.push_back(f);
-    if (members.size() == 1 && pg.head_dim == 0) {
+    if (pg.head_dim == 0) {
       Assignment a = solve_assignment(corr, d, /*maximize=*/true);
       m.objective += a.cost;
       m.perms[size_t(g)] = std::move(a.col_of_row);
     } else {
       std::vector<const std::vector<double>*> ptrs;
-      for (int x : members) ptrs.push_back(&corrs.at(x));
-      HeadAssignment h = head_assignment(ptrs, pg.heads(), pg.head_dim);
-      m.objective += h.value;
-      for (size_t i = 0; i < members.size(); ++i) m.perms[size_t(members[i])] = std::move(h.perms[i]);
+      for (int x : head_members(spec, g)) ptrs.push_back(&corrs.at(x));
+      m.objective += assign_heads(spec, g, ptrs, m.perms);
     }
   }
   for (auto& [g, corr] : corrs) {

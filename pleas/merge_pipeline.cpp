@@ -20,8 +20,9 @@ std::vector<std::vector<double>> flat_similarity(const PermSpec& s) {
 }
 
 void check_compatible(const PermSpec& a, const PermSpec& b) {
-  PLEAS_CHECK(a.arch == b.arch || (a.arch.rfind("cifar_resnet", 0) != 0 && a.arch.rfind("vit", 0) != 0 &&
-                                   b.arch.rfind("cifar_resnet", 0) != 0 && b.arch.rfind("vit", 0) != 0),
+  // Architecture names are derived from the structure (depth, family), so different names mean
+  // models that cannot be merged unit for unit.
+  PLEAS_CHECK(a.arch == b.arch,
               "merge: cannot merge a ", a.arch, " (model A) with a ", b.arch, " (model B): the architectures differ");
   PLEAS_CHECK(a.groups.size() == b.groups.size(), "merge: the models have different structures (",
               a.arch, " with ", a.groups.size(), " permutation groups vs ", b.arch, " with ", b.groups.size(), ")");
@@ -127,7 +128,6 @@ MergeOutcome merge_models(Model& A, Model& B, std::shared_ptr<const data::Datase
   if (auto* v = dynamic_cast<VisionTransformer*>(&A)) {
     // A merged block runs 2H − h heads: the head width, not the count, is what all blocks share.
     meta["head_dim"] = std::to_string(v->head_dim);
-    if (!v->has_final_norm()) meta["final_norm"] = "none";
   }
   if (!blocks.empty()) meta["pleas_blocks"] = blocks;
   if (!views.empty()) meta["pleas_norm_views"] = views;

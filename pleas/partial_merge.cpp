@@ -45,9 +45,10 @@ MergePlan plan_merge(const PermSpec& spec, const std::vector<std::vector<int64_t
       } else {
         PLEAS_CHECK(gm.k % hd == 0, "plan_merge: k = ", gm.k, " for ", pg.name, " is not a whole number of heads of ", hd);
         std::vector<double> score(size_t(H), 0.0);
-        for (size_t f = 0; f < spec.groups.size(); ++f)
-          if (int(f) == int(g) || spec.groups[f].follows == int(g))
-            for (int64_t i = 0; i < gm.d; ++i) score[size_t(i / hd)] += similarity[f][size_t(i)];
+        std::vector<int> members = spec.followers(int(g));
+        members.push_back(int(g));
+        for (int f : members)
+          for (int64_t i = 0; i < gm.d; ++i) score[size_t(i / hd)] += similarity[size_t(f)][size_t(i)];
         std::vector<int64_t> order(static_cast<size_t>(H));
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[size_t(x)] > score[size_t(y)]; });
@@ -160,15 +161,9 @@ Gather gather(const std::vector<MergedPos>& pos) {
 Tensor idx(const std::vector<int64_t>& v) { return Tensor::from_vector(v, {int64_t(v.size())}); }
 Tensor vec(const std::vector<float>& v, const Shape& shape) { return Tensor::from_vector(v, shape); }
 
-// Per-unit vectors (bias, BatchNorm): ca·A[ia] + cb·B[ib].
-Tensor mix_vector(const Gather& g, const Tensor& a, const Tensor& b) {
-  const int64_t n = int64_t(g.ia.size());
-  return add(mul(index_select(a, 0, idx(g.ia)), vec(g.ca, {n})),
-             mul(index_select(b, 0, idx(g.ib)), vec(g.cb, {n})));
-}
-
-// Per-unit mix along the last axis (ViT cls_token, pos_embed).
-Tensor mix_last(const Gather& g, const Tensor& a, const Tensor& b) {
+// Per-unit tensors whose LAST axis carries the units — biases, BatchNorm and LayerNorm vectors,
+// and the ViT's cls_token / pos_embed: ca·A[..., ia] + cb·B[..., ib].
+Tensor mix_units(const Gather& g, const Tensor& a, const Tensor& b) {
   const int64_t n = int64_t(g.ia.size());
   const int last = a.dim() - 1;
   return add(mul(index_select(a, last, idx(g.ia)), vec(g.ca, {n})),
@@ -219,7 +214,7 @@ TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const Tensor
         Tensor gb = index_select(index_select(wb, 0, idx(go.ib)), 1, idx(gi.ib));
         out[l.path + ".weight"] = add(mul(ga, vec(coef_a, cs)), mul(gb, vec(coef_b, cs)));
         if (l.has_bias)
-          out[l.path + ".bias"] = mix_vector(go, get(A, l.path + ".bias", "A"), get(B, l.path + ".bias", "B"));
+          out[l.path + ".bias"] = mix_units(go, get(A, l.path + ".bias", "A"), get(B, l.path + ".bias", "B"));
         auto bl = merged_blocks(opos, ipos);
         if (!bl.empty()) {
           nlohmann::json a = nlohmann::json::array();
@@ -230,18 +225,18 @@ TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const Tensor
       }
       case LayerKind::bn:
         for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"})
-          out[l.path + p] = mix_vector(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
+          out[l.path + p] = mix_units(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
         break;
       case LayerKind::norm: {
         // One affine per unit (A's, B's, or the mean on merged units); statistics per view.
         for (const char* p : {".weight", ".bias"})
-          out[l.path + p] = mix_vector(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
+          out[l.path + p] = mix_units(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
         nlohmann::json v = norm_views(l.path, opos);
         if (!v.is_null()) views[l.path] = v;
         break;
       }
       case LayerKind::param:
-        out[l.path] = mix_last(go, get(A, l.path, "A"), get(B, l.path, "B"));
+        out[l.path] = mix_units(go, get(A, l.path, "A"), get(B, l.path, "B"));
         break;
       case LayerKind::attention:
         break;

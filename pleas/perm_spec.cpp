@@ -33,6 +33,13 @@ std::vector<int64_t> PermSpec::group_offsets(const Layout& l, int group) const {
   return v;
 }
 
+std::vector<int> PermSpec::followers(int group) const {
+  std::vector<int> f;
+  for (size_t i = 0; i < groups.size(); ++i)
+    if (groups[i].follows == group) f.push_back(int(i));
+  return f;
+}
+
 int PermSpec::find_group(const std::string& name) const {
   for (size_t i = 0; i < groups.size(); ++i)
     if (groups[i].name == name) return int(i);

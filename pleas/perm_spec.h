@@ -76,6 +76,7 @@ struct PermSpec {
   int64_t group_offset(const Layout& l, int group) const;  // first occurrence; -1 when absent
   std::vector<int64_t> group_offsets(const Layout& l, int group) const;  // every occurrence
   int find_group(const std::string& name) const;
+  std::vector<int> followers(int group) const;  // the groups whose `follows` is `group`
 };
 
 // The spec of a CIFAR ResNet (after canonicalize()), a torchvision ResNet or a ViT.
