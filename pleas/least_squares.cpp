@@ -32,7 +32,21 @@ struct LayerCoef {
   Tensor ia, ib;            // i64 [n] gathers
   std::vector<float> kinds;  // 0 = A-only, 1 = merged, 2 = B-only
   Tensor ca[3], cb[3];      // per Mix, f32 [n]
+  std::vector<Tensor> maps;  // explicit alignments: per parent, f32 [n, D] layout merge map (M_x)
+  int64_t size() const { return maps.empty() ? ia.size(0) : maps[0].size(0); }
 };
+
+// The layout merge maps of every parent (an alignment given by maps, or N > 2 parents): the
+// merged-layout ensemble is Σ_x M_x · f_x.
+LayerCoef map_coefficients(const MergePlan& plan, const std::vector<MergedPos>& pos, int64_t parent_size, Device dev) {
+  LayerCoef c;
+  for (int x = 0; x < plan.parents; ++x) {
+    LayoutMaps lm = layout_maps(plan, pos, parent_size, x);
+    std::vector<float> m(lm.M.begin(), lm.M.end());
+    c.maps.push_back(Tensor::from_vector(m, {lm.P, lm.D}, dev));
+  }
+  return c;
+}
 
 LayerCoef coefficients(const std::vector<MergedPos>& pos, Device dev) {
   LayerCoef c;
@@ -63,11 +77,37 @@ LayerCoef coefficients(const std::vector<MergedPos>& pos, Device dev) {
 // the last for linear layers [..., C], e.g. ViT tokens [N, L, C]).
 Tensor mix(const Tensor& xa, const Tensor& xb, const LayerCoef& c, Mix m, int axis) {
   if (axis < 0) axis += xa.dim();
+  PLEAS_CHECK(c.maps.empty(), "least squares: internal: gather mix on a map-merged layer");
   Shape s(size_t(xa.dim()), 1);
   s[size_t(axis)] = c.ia.size(0);
   const int k = int(m);
   return add(mul(index_select(xa, axis, c.ia), c.ca[k].reshape(s)),
              mul(index_select(xb, axis, c.ib), c.cb[k].reshape(s)));
+}
+
+// Σ_x M_x · x_x along the channel axis (explicit maps; Eq. 1's ensemble in aligned coordinates).
+Tensor mix_maps(const std::vector<const Tensor*>& xs, const LayerCoef& c, int axis) {
+  const Tensor& x0 = *xs[0];
+  if (axis < 0) axis += x0.dim();
+  std::vector<int> to_last, back;
+  for (int d = 0; d < x0.dim(); ++d)
+    if (d != axis) to_last.push_back(d);
+  to_last.push_back(axis);
+  back.assign(size_t(x0.dim()), 0);
+  for (int d = 0; d < x0.dim(); ++d) back[size_t(to_last[size_t(d)])] = d;
+  Tensor acc;
+  Shape shape;
+  for (size_t x = 0; x < xs.size(); ++x) {
+    Tensor t = xs[x]->permute(to_last).contiguous();
+    shape = t.shape();
+    const int64_t D = shape.back();
+    PLEAS_CHECK(D == c.maps[x].size(1), "least squares: activation with ", D, " channels, the merge map expects ",
+                c.maps[x].size(1));
+    Tensor y = matmul(t.reshape({-1, D}), c.maps[x], false, true);
+    acc = acc.defined() ? add(acc, y) : y;
+  }
+  shape.back() = c.maps[0].size(0);
+  return acc.reshape(shape).permute(back).contiguous();
 }
 
 struct Acts {
@@ -107,7 +147,18 @@ void add_into(std::vector<double>& acc, const Tensor& t) {
 
 void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
                          data::DataLoader& loader, const LsqOptions& opt) {
+  least_squares_refit(spec, plan, std::vector<Model*>{&A, &B}, merged, loader, opt);
+}
+
+void least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents, Model& merged,
+                         data::DataLoader& loader, const LsqOptions& opt) {
   const Device dev = merged.device();
+  PLEAS_CHECK(int(parents.size()) == plan.parents, "least squares: ", parents.size(), " models for a plan of ",
+              plan.parents, " parents");
+  const bool use_maps = plan.force_maps || !plan.permutation_only();
+  PLEAS_CHECK(!use_maps || opt.objective == LsqObjective::ensemble, "least squares: only the ensemble objective (Eq. 1) ",
+              "is defined for alignments other than a two-model permutation (the others need each parent's version ",
+              "of the merged layout)");
   std::map<std::string, Conv2d*> convs;
   std::map<std::string, Linear*> linears;
   for (Conv2d* c : merged.convs()) convs[c->path] = c;
@@ -121,10 +172,11 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
     a.path = l.path;
     a.conv = l.kind == LayerKind::conv;
     a.bias = l.has_bias;
-    a.in = coefficients(merged_layout(spec, plan, l.in), dev);
-    a.out = coefficients(merged_layout(spec, plan, l.out, l.out_split), dev);
-    a.Q = a.in.ia.size(0);
-    a.P = a.out.ia.size(0);
+    const auto ipos = merged_layout(spec, plan, l.in), opos = merged_layout(spec, plan, l.out, l.out_split);
+    a.in = use_maps ? map_coefficients(plan, ipos, spec.layout_size(l.in), dev) : coefficients(ipos, dev);
+    a.out = use_maps ? map_coefficients(plan, opos, spec.layout_size(l.out), dev) : coefficients(opos, dev);
+    a.Q = a.in.size();
+    a.P = a.out.size();
     if (a.conv) {
       Conv2d* c = convs.at(l.path);
       PLEAS_CHECK(c->args.groups == 1, "least squares: ", l.path, " is a grouped convolution");
@@ -166,24 +218,31 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, 
   data::Batch batch;
   int64_t seen = 0;
   while (loader.next(batch)) {
-    Acts aa, bb;
-    collect(A, batch.images, paths, aa);
-    collect(B, batch.images, paths, bb);
+    std::vector<Acts> io(parents.size());
+    for (size_t x = 0; x < parents.size(); ++x) collect(*parents[x], batch.images, paths, io[x]);
+    // Parent activations of `path` (input or output), mixed into the merged layout.
+    auto mixed = [&](const std::string& path, bool input, const LayerCoef& c, Mix m, int axis) {
+      if (!use_maps) {
+        const auto &pa = io[0].io.at(path), &pb = io[1].io.at(path);
+        return input ? mix(pa.first, pb.first, c, m, axis) : mix(pa.second, pb.second, c, m, axis);
+      }
+      std::vector<const Tensor*> xs;
+      for (Acts& a : io) xs.push_back(input ? &a.io.at(path).first : &a.io.at(path).second);
+      return mix_maps(xs, c, axis);
+    };
     for (Accum& a : acc) {
-      auto& [xa, ya] = aa.io.at(a.path);
-      auto& [xb, yb] = bb.io.at(a.path);
+      const Tensor& xa = io[0].io.at(a.path).first;
       const int64_t N = xa.size(0);
       Tensor rows;  // optional subset of (image, position) rows
       for (auto [xm, ym] : terms) {
         const int axis = a.conv ? 1 : -1;
-        Tensor X, Y = mix(ya, yb, a.out, ym, axis), Xm, Ym;
+        Tensor X, Y = mixed(a.path, false, a.out, ym, axis), Xm, Ym;
         if (a.norm) {  // X = LN_m(mixed stream): the parents' norm inputs, the merged model's norm
-          const auto& na = aa.io.at(a.norm_path).first, &nb = bb.io.at(a.norm_path).first;
-          X = pleas::forward(*a.norm, mix(na, nb, a.in, xm, -1), ForwardCtx{});
+          X = pleas::forward(*a.norm, mixed(a.norm_path, true, a.in, xm, -1), ForwardCtx{});
           // A layer that reads one token of the norm's output (the head: the class token).
           if (X.dim() > xa.dim()) X = X.select(1, 0).contiguous();
         } else {
-          X = mix(xa, xb, a.in, xm, axis);
+          X = mixed(a.path, true, a.in, xm, axis);
         }
         if (a.conv) {
           Tensor col = unfold2d(X, a.kh, a.kw, a.args);  // [N, Q·kh·kw, positions]

@@ -51,6 +51,11 @@ struct LsqOptions {
 // Refits every conv/linear weight (and the head's bias) of `merged`, whose layout is `plan`'s.
 void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
                          data::DataLoader& loader, const LsqOptions& opt);
+// Any alignment and any number of parents (plan.parents): inputs and targets are the parents'
+// activations merged by the layout maps, X̃ = Σ_x M_in,x X_x and Ỹ = Σ_x M_out,x Y_x — Eq. 1 with the
+// N-model ensemble as the target in the aligned coordinates (objective `ensemble` only).
+void least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents,
+                         Model& merged, data::DataLoader& loader, const LsqOptions& opt);
 
 // BatchNorm recomputation: running statistics reset and recomputed as the exact cumulative average
 // over all batches of the loader (PyTorch's momentum=None).

@@ -79,6 +79,40 @@ MergePlan plan_merge(const PermSpec& spec, const std::vector<std::vector<int64_t
   return plan;
 }
 
+GroupMaps explicit_maps(const GroupMerge& g) {
+  if (!g.maps.empty()) return g.maps;
+  GroupMaps m;
+  m.parents = 2;
+  m.d = g.d;
+  const int64_t w = g.width();
+  for (int64_t i : g.a_only) (void)i, m.kind.push_back('A');
+  for (size_t i = 0; i < g.pairs.size(); ++i) m.kind.push_back('M');
+  for (int64_t i : g.b_only) (void)i, m.kind.push_back('B');
+  m.M.assign(2, std::vector<double>(size_t(w * g.d), 0.0));
+  m.U.assign(2, std::vector<double>(size_t(g.d * w), 0.0));
+  auto set = [&](int x, int64_t u, int64_t unit, double c) {
+    m.M[size_t(x)][size_t(u * g.d + unit)] = c;
+    m.U[size_t(x)][size_t(unit * w + u)] = 1.0;
+  };
+  int64_t u = 0;
+  for (int64_t a : g.a_only) set(0, u++, a, 1.0);
+  for (auto& [a, b] : g.pairs) {
+    set(0, u, a, 0.5);
+    set(1, u++, b, 0.5);
+  }
+  for (int64_t b : g.b_only) set(1, u++, b, 1.0);
+  return m;
+}
+
+GroupMerge maps_merge(GroupMaps maps) {
+  check_maps(maps, "maps_merge");
+  GroupMerge g;
+  g.d = maps.d;
+  g.k = maps.parents * maps.d - maps.width();
+  g.maps = std::move(maps);
+  return g;
+}
+
 std::vector<MergedPos> merged_layout(const PermSpec& spec, const MergePlan& plan, const Layout& l,
                                      const std::vector<size_t>& split) {
   std::vector<MergedPos> out;
@@ -95,18 +129,48 @@ std::vector<MergedPos> merged_layout(const PermSpec& spec, const MergePlan& plan
       for (size_t gi = starts[si]; gi < starts[si + 1]; ++gi) {
         const int g = l[gi];
         const GroupMerge& gm = plan.groups[size_t(g)];
-        if (kind == 'A')
-          for (int64_t a : gm.a_only) out.push_back({'A', g, off + a, -1});
-        else if (kind == 'M')
-          for (auto& [a, b] : gm.pairs) out.push_back({'M', g, off + a, off + b});
-        else
-          for (int64_t b : gm.b_only) out.push_back({'B', g, -1, off + b});
+        if (!gm.maps.empty()) {
+          for (int64_t u = 0; u < gm.maps.width(); ++u)
+            if (gm.maps.kind[size_t(u)] == kind) out.push_back({kind, g, -1, -1, u, off});
+        } else {
+          const int64_t na = int64_t(gm.a_only.size()), nm = int64_t(gm.pairs.size());
+          if (kind == 'A')
+            for (int64_t i = 0; i < na; ++i) out.push_back({'A', g, off + gm.a_only[size_t(i)], -1, i, off});
+          else if (kind == 'M')
+            for (int64_t i = 0; i < nm; ++i)
+              out.push_back({'M', g, off + gm.pairs[size_t(i)].first, off + gm.pairs[size_t(i)].second, na + i, off});
+          else
+            for (int64_t i = 0; i < int64_t(gm.b_only.size()); ++i)
+              out.push_back({'B', g, -1, off + gm.b_only[size_t(i)], na + nm + i, off});
+        }
         off += spec.groups[size_t(g)].size;
       }
     }
     for (size_t gi = starts[si]; gi < starts[si + 1]; ++gi) seg_off += spec.groups[size_t(l[gi])].size;
   }
   return out;
+}
+
+LayoutMaps layout_maps(const MergePlan& plan, const std::vector<MergedPos>& pos, int64_t parent_size, int x) {
+  LayoutMaps lm;
+  lm.P = int64_t(pos.size());
+  lm.D = parent_size;
+  lm.M.assign(size_t(lm.P * lm.D), 0.0);
+  lm.U.assign(size_t(lm.D * lm.P), 0.0);
+  std::map<int, GroupMaps> cache;
+  for (int64_t p = 0; p < lm.P; ++p) {
+    const MergedPos& q = pos[size_t(p)];
+    auto it = cache.find(q.group);
+    if (it == cache.end()) it = cache.emplace(q.group, explicit_maps(plan.groups[size_t(q.group)])).first;
+    const GroupMaps& g = it->second;
+    PLEAS_CHECK(x < g.parents, "layout_maps: parent ", x, " of ", g.parents);
+    PLEAS_CHECK(q.off + g.d <= lm.D, "layout_maps: group ", q.group, " runs past the layout (", lm.D, ")");
+    for (int64_t i = 0; i < g.d; ++i) {
+      lm.M[size_t(p * lm.D + q.off + i)] = g.m(x, q.u, i);
+      lm.U[size_t((q.off + i) * lm.P + p)] = g.u(x, i, q.u);
+    }
+  }
+  return lm;
 }
 
 std::vector<RowBlock> merged_blocks(const std::vector<MergedPos>& out, const std::vector<MergedPos>& in) {
@@ -184,37 +248,130 @@ nlohmann::json norm_views(const std::string& path, const std::vector<MergedPos>&
 
 }  // namespace
 
+namespace {
+
+Tensor host_f32(const TensorDict& d, const std::string& name, int x) {
+  auto it = d.find(name);
+  PLEAS_CHECK(it != d.end(), "merge: model ", x == 0 ? "A" : x == 1 ? "B" : std::to_string(x + 1).c_str(),
+              " has no tensor ", name);
+  return it->second.to(Device::cpu()).to(DType::f32).contiguous();
+}
+
+void accumulate(std::vector<double>& acc, const Tensor& t) {
+  const std::vector<double> v = t.to_double_vector();
+  if (acc.empty()) acc.assign(v.size(), 0.0);
+  for (size_t i = 0; i < v.size(); ++i) acc[i] += v[i];
+}
+
+// How the parents' tensors of one layer combine into the merged one: by gathers (a permutation
+// merge of two parents, Figure 2) or by the layout maps (every alignment, any number of parents).
+struct LayerMixer {
+  const MergePlan& plan;
+  const std::vector<const TensorDict*>& parents;
+  std::vector<MergedPos> opos, ipos;
+  bool maps = false;
+  Gather go, gi;
+  std::vector<LayoutMaps> mo, mi;  // per parent
+
+  LayerMixer(const PermSpec& spec, const MergePlan& plan_, const std::vector<const TensorDict*>& parents_,
+             const LayerSpec& l)
+      : plan(plan_), parents(parents_) {
+    opos = merged_layout(spec, plan, l.out, l.out_split);
+    ipos = merged_layout(spec, plan, l.in);
+    maps = plan.force_maps || !plan.permutation_only() || parents.size() != 2;
+    if (!maps) {
+      go = gather(opos);
+      gi = gather(ipos);
+      return;
+    }
+    for (int x = 0; x < int(parents.size()); ++x) {
+      mo.push_back(layout_maps(plan, opos, spec.layout_size(l.out), x));
+      if (l.kind == LayerKind::conv || l.kind == LayerKind::linear) mi.push_back(layout_maps(plan, ipos, spec.layout_size(l.in), x));
+    }
+  }
+
+  // Conv/linear weight [out, in, ...].
+  Tensor weight(const std::string& name) const {
+    const int64_t P = int64_t(opos.size()), Q = int64_t(ipos.size());
+    if (!maps) {
+      // W[p, q] = ca[p]·reads_a[q]·A[ia[p], ia[q]] + cb[p]·reads_b[q]·B[ib[p], ib[q]]  (Figure 2)
+      Tensor wa = host_f32(*parents[0], name, 0), wb = host_f32(*parents[1], name, 1);
+      Shape cs{P, Q};
+      for (int d = 2; d < wa.dim(); ++d) cs.push_back(1);
+      std::vector<float> coef_a(size_t(P * Q)), coef_b(size_t(P * Q));
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) {
+          coef_a[size_t(p * Q + q)] = go.ca[size_t(p)] * gi.reads_a[size_t(q)];
+          coef_b[size_t(p * Q + q)] = go.cb[size_t(p)] * gi.reads_b[size_t(q)];
+        }
+      Tensor ga = index_select(index_select(wa, 0, idx(go.ia)), 1, idx(gi.ia));
+      Tensor gb = index_select(index_select(wb, 0, idx(go.ib)), 1, idx(gi.ib));
+      return add(mul(ga, vec(coef_a, cs)), mul(gb, vec(coef_b, cs)));
+    }
+    // W_m = Σ_x M_out,x · W_x · U_in,x, per kernel tap, in float64.
+    std::vector<double> acc;
+    Shape shape;
+    for (size_t x = 0; x < parents.size(); ++x) {
+      Tensor w = host_f32(*parents[x], name, int(x)).to(DType::f64);
+      const int64_t D = w.size(0), E = w.size(1), kk = w.numel() / (D * E);
+      PLEAS_CHECK(D == mo[x].D && E == mi[x].D, "merge: ", name, " is ", shape_str(w.shape()), ", the spec expects ",
+                  mo[x].D, " x ", mi[x].D);
+      Tensor Mo = Tensor::from_vector(mo[x].M, {P, D}), Ui = Tensor::from_vector(mi[x].U, {E, Q});
+      Tensor t = matmul(Mo, w.reshape({D, E * kk}));                                   // [P, E·kk]
+      t = t.reshape({P, E, kk}).permute({0, 2, 1}).contiguous().reshape({P * kk, E});
+      t = matmul(t, Ui).reshape({P, kk, Q}).permute({0, 2, 1}).contiguous();           // [P, Q, kk]
+      accumulate(acc, t);
+      shape = w.shape();
+    }
+    shape[0] = P;
+    shape[1] = Q;
+    return Tensor::from_vector(acc, shape).to(DType::f32);
+  }
+
+  // A per-unit tensor whose LAST axis carries the output units (bias, BatchNorm and LayerNorm
+  // vectors, cls_token / pos_embed): v_m = Σ_x M_x · v_x (for a permutation merge: ca·A + cb·B).
+  Tensor units(const std::string& name) const {
+    if (!maps) return mix_units(go, host_f32(*parents[0], name, 0), host_f32(*parents[1], name, 1));
+    const int64_t P = int64_t(opos.size());
+    std::vector<double> acc;
+    Shape shape;
+    for (size_t x = 0; x < parents.size(); ++x) {
+      Tensor v = host_f32(*parents[x], name, int(x)).to(DType::f64);
+      const int64_t D = v.size(v.dim() - 1);
+      PLEAS_CHECK(D == mo[x].D, "merge: ", name, " has ", D, " units, the spec expects ", mo[x].D);
+      accumulate(acc, matmul(v.reshape({-1, D}), Tensor::from_vector(mo[x].M, {P, D}), false, true));
+      shape = v.shape();
+    }
+    shape.back() = P;
+    return Tensor::from_vector(acc, shape).to(DType::f32);
+  }
+};
+
+}  // namespace
+
 TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const TensorDict& A,
                        const TensorDict& B, std::string* blocks_json, std::string* norm_views_json) {
-  auto get = [](const TensorDict& d, const std::string& name, const char* who) -> Tensor {
-    auto it = d.find(name);
-    PLEAS_CHECK(it != d.end(), "merge: model ", who, " has no tensor ", name);
-    return it->second.to(Device::cpu()).to(DType::f32).contiguous();
-  };
+  return merge_state(spec, plan, std::vector<const TensorDict*>{&A, &B}, blocks_json, norm_views_json);
+}
+
+TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const std::vector<const TensorDict*>& parents,
+                       std::string* blocks_json, std::string* norm_views_json) {
+  PLEAS_CHECK(int(parents.size()) == plan.parents && parents.size() >= 2, "merge: ", parents.size(),
+              " models for a plan of ", plan.parents, " parents");
+  PLEAS_CHECK(plan.groups.size() == spec.groups.size(), "merge: the plan has ", plan.groups.size(), " groups, the spec ",
+              spec.groups.size());
   TensorDict out;
   nlohmann::json blocks = nlohmann::json::object(), views = nlohmann::json::object();
   for (const LayerSpec& l : spec.layers) {
-    const auto opos = merged_layout(spec, plan, l.out, l.out_split), ipos = merged_layout(spec, plan, l.in);
-    const Gather go = gather(opos), gi = gather(ipos);
-    const int64_t P = int64_t(opos.size()), Q = int64_t(ipos.size());
+    if (l.kind == LayerKind::attention) continue;
+    const LayerMixer mx(spec, plan, parents, l);
+    const auto &opos = mx.opos, &ipos = mx.ipos;
+    const int64_t P = int64_t(opos.size());
     switch (l.kind) {
       case LayerKind::conv:
       case LayerKind::linear: {
-        // W[p, q] = ca[p]·reads_a[q]·A[ia[p], ia[q]] + cb[p]·reads_b[q]·B[ib[p], ib[q]]  (Figure 2)
-        Tensor wa = get(A, l.path + ".weight", "A"), wb = get(B, l.path + ".weight", "B");
-        Shape cs{P, Q};
-        for (int d = 2; d < wa.dim(); ++d) cs.push_back(1);
-        std::vector<float> coef_a(size_t(P * Q)), coef_b(size_t(P * Q));
-        for (int64_t p = 0; p < P; ++p)
-          for (int64_t q = 0; q < Q; ++q) {
-            coef_a[size_t(p * Q + q)] = go.ca[size_t(p)] * gi.reads_a[size_t(q)];
-            coef_b[size_t(p * Q + q)] = go.cb[size_t(p)] * gi.reads_b[size_t(q)];
-          }
-        Tensor ga = index_select(index_select(wa, 0, idx(go.ia)), 1, idx(gi.ia));
-        Tensor gb = index_select(index_select(wb, 0, idx(go.ib)), 1, idx(gi.ib));
-        out[l.path + ".weight"] = add(mul(ga, vec(coef_a, cs)), mul(gb, vec(coef_b, cs)));
-        if (l.has_bias)
-          out[l.path + ".bias"] = mix_units(go, get(A, l.path + ".bias", "A"), get(B, l.path + ".bias", "B"));
+        out[l.path + ".weight"] = mx.weight(l.path + ".weight");
+        if (l.has_bias) out[l.path + ".bias"] = mx.units(l.path + ".bias");
         auto bl = merged_blocks(opos, ipos);
         if (!bl.empty()) {
           nlohmann::json a = nlohmann::json::array();
@@ -224,34 +381,27 @@ TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const Tensor
         break;
       }
       case LayerKind::bn:
-        for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"})
-          out[l.path + p] = mix_units(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
+        for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"}) out[l.path + p] = mx.units(l.path + p);
         break;
       case LayerKind::norm: {
         // One affine per unit (A's, B's, or the mean on merged units); statistics per view.
-        for (const char* p : {".weight", ".bias"})
-          out[l.path + p] = mix_units(go, get(A, l.path + p, "A"), get(B, l.path + p, "B"));
+        for (const char* p : {".weight", ".bias"}) out[l.path + p] = mx.units(l.path + p);
         nlohmann::json v = norm_views(l.path, opos);
         if (!v.is_null()) views[l.path] = v;
         break;
       }
       case LayerKind::param:
-        out[l.path] = mix_units(go, get(A, l.path, "A"), get(B, l.path, "B"));
+        out[l.path] = mx.units(l.path);
         break;
       case LayerKind::attention:
         break;
       case LayerKind::channel_map: {
-        // Input position q holds the same (kind, group, unit) as some output position: send it there.
-        std::map<std::tuple<char, int, int64_t>, int64_t> where;
-        for (int64_t p = 0; p < P; ++p) {
-          const MergedPos& o = opos[size_t(p)];
-          int64_t off = spec.group_offset(l.out, o.group);
-          where[{o.kind, o.group, (o.kind == 'B' ? o.b : o.a) - off}] = p;
-        }
+        // Input position q holds merged unit u of a group that the output layout also carries: send it there.
+        std::map<std::pair<int, int64_t>, int64_t> where;
+        for (int64_t p = 0; p < P; ++p) where[{opos[size_t(p)].group, opos[size_t(p)].u}] = p;
         std::vector<int64_t> map;
         for (const MergedPos& i : ipos) {
-          int64_t off = spec.group_offset(l.in, i.group);
-          auto it = where.find({i.kind, i.group, (i.kind == 'B' ? i.b : i.a) - off});
+          auto it = where.find({i.group, i.u});
           PLEAS_CHECK(it != where.end(), "merge: ", l.path, " input unit of group ",
                       spec.groups[size_t(i.group)].name, " has no place in the output layout");
           map.push_back(it->second);

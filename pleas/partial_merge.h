@@ -29,19 +29,40 @@
 #include <string>
 #include <vector>
 
+#include "pleas/alignment.h"
 #include "pleas/perm_spec.h"
 
 namespace pleas {
 
+// A group's merge: a permutation merge (pairs, a_only, b_only; merged units ordered
+// [a_only | pairs | b_only]) or, when `maps` is set, any alignment's merge/unmerge maps
+// (pleas/alignment.h: ZipIt!, CCA, N parents). k = the units saved: width = parents·d − k.
 struct GroupMerge {
   int64_t d = 0, k = 0;
   std::vector<std::pair<int64_t, int64_t>> pairs;  // merged (A unit, B unit), in A's unit order
   std::vector<int64_t> a_only, b_only;             // separate units (own coordinates)
+  GroupMaps maps;                                  // explicit maps (empty: the permutation merge above)
+  int64_t width() const { return maps.empty() ? int64_t(a_only.size() + pairs.size() + b_only.size()) : maps.width(); }
 };
 
 struct MergePlan {
   std::vector<GroupMerge> groups;
+  int parents = 2;
+  // Merge every layer through the maps (dense products), also where the plan is a permutation
+  // merge that has a faster exact path (gathers): for tests of the shared representation.
+  bool force_maps = false;
+  bool permutation_only() const {
+    for (const GroupMerge& g : groups)
+      if (!g.maps.empty()) return false;
+    return parents == 2;
+  }
 };
+
+// The maps of a permutation merge written out (M: 1 on separate units, ½ on merged pairs; U: 0/1),
+// or the group's own maps.
+GroupMaps explicit_maps(const GroupMerge& g);
+// A group with explicit maps from an alignment (k = parents·d − width).
+GroupMerge maps_merge(GroupMaps maps);
 
 // The k[g] pairs (i, perm[g][i]) of highest similarity[g][i] are merged (ties: lower i first).
 // Fixed groups are always fully merged (identity). With `separate_classes` the classes group is
@@ -51,11 +72,14 @@ MergePlan plan_merge(const PermSpec& spec, const std::vector<std::vector<int64_t
                      bool separate_classes);
 
 // One position of a merged layout: kind 'A', 'M' or 'B'; a and b are the unit's channel indices
-// along the parents' own axis of that layout (-1 where the parent has no such unit).
+// along the parents' own axis of that layout (-1 where the parent has no such unit, and for
+// groups merged by explicit maps); u = the merged unit of the group (index into its maps),
+// off = where the group's units start along the parents' axis of that layout.
 struct MergedPos {
   char kind = 'M';
   int group = 0;
   int64_t a = -1, b = -1;
+  int64_t u = 0, off = 0;
 };
 // `split`: segment starts (LayerSpec::out_split); each segment is laid out [A | M | B].
 std::vector<MergedPos> merged_layout(const PermSpec& spec, const MergePlan& plan, const Layout& l,
@@ -74,6 +98,19 @@ std::vector<RowBlock> merged_blocks(const std::vector<MergedPos>& out, const std
 // pleas_norm_views, models/vit.h).
 TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const TensorDict& A,
                        const TensorDict& B, std::string* blocks_json, std::string* norm_views_json = nullptr);
+// Any number of parents (plan.parents), any alignment: W_m = Σ_x M_out,x · W_x · U_in,x for
+// conv/linear weights, Σ_x M_x · v_x for biases and BatchNorm vectors (ZipIt!'s rule), computed in
+// float64. For a permutation merge this equals the gathers of merge_state bit for bit.
+TensorDict merge_state(const PermSpec& spec, const MergePlan& plan, const std::vector<const TensorDict*>& parents,
+                       std::string* blocks_json, std::string* norm_views_json = nullptr);
+
+// Layout-level maps of parent x along a merged layout `pos` (from merged_layout over a layout of
+// `parent_size` channels): M [P, D] and U [D, P], float64 row-major, block-diagonal by group.
+struct LayoutMaps {
+  int64_t P = 0, D = 0;
+  std::vector<double> M, U;
+};
+LayoutMaps layout_maps(const MergePlan& plan, const std::vector<MergedPos>& pos, int64_t parent_size, int x);
 
 // k per group for a uniform ratio r of units kept separate: k_g = round((1 − r)·d_g); head groups
 // k_g = head_dim·round((1 − r)·heads), followers as their leader.
