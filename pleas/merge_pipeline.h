@@ -21,7 +21,25 @@ namespace pleas {
 
 struct MergeOptions {
   std::string method = "pleas";
-  std::string match = "weight";      // weight | activation
+  // The alignment: weight | activation (one-to-one permutations), zipit (ZipIt!'s greedy within-
+  // and across-model feature merging), cca (CCA Merge's linear maps). Every alignment is turned
+  // into per-group merge/unmerge maps (pleas/alignment.h); partial merging, least squares, BN
+  // recompute and the budget then work the same way for all of them.
+  std::string match = "weight";
+  std::string act_rule = "pooled";   // activation matching: pooled moments | per_site correlations
+  double zipit_alpha = 0.3, zipit_beta = 0.125;  // ZipIt!'s published defaults
+  double cca_gamma = -1;             // CCA regularisation (< 0: the published default)
+  // How a model larger than fully merged is made: units = k units per group (PLeaS, Figure 2);
+  // prefix = ZipIt!'s partial zipping: the first groups (forward order) fully merged, the rest
+  // kept as separate branches (k = 0) up to and including the heads.
+  std::string partial = "units";
+  int64_t merge_groups = -1;         // partial = prefix: how many groups are merged (< 0: from the budget)
+  // Weight matching restarts: N seeded matchings (seeds seed..seed+N−1), each merged and scored on
+  // `score_data` (held-out merge images, no labels) by the mean squared difference between the
+  // merged model's and the ensemble's logits; the best is kept.
+  int restarts = 1;
+  int64_t match_seed = -1;           // seed of weight matching's visiting order (< 0: `seed`)
+  std::shared_ptr<const data::Dataset> score_data;
   double ratio = -1;                 // fraction of each group's units kept separate
   double budget = -1;                // parameter footprint × one parent (uniform ratio)
   std::vector<int64_t> k;            // explicit k per group (overrides ratio/budget)
@@ -43,11 +61,28 @@ struct MergeOutcome {
   int64_t outputs_a = 0;             // logits [0, outputs_a) are A's head
   std::vector<std::pair<std::string, double>> stages;  // seconds per stage, in order
   double total_s = 0;
+  int64_t merged_groups = -1;        // partial = prefix: groups merged
+  struct Restart { uint64_t seed; double objective, score; };
+  std::vector<Restart> restarts;     // restarts > 1: every matching, its score; the kept one is best_restart
+  int best_restart = -1;
+  double objective_ = 0;             // the matching's objective (weight matching: Σ⟨A, PB⟩)
 };
 
 // A and B are modified (canonical channel order, same function).
 MergeOutcome merge_models(Model& A, Model& B, std::shared_ptr<const data::Dataset> merge_data,
                           const data::Transform& tf, const MergeOptions& opt);
+// N ≥ 2 models. N > 2: every model aligned to a common reference (weight matching: Git Re-Basin's
+// MergeMany, each model matched to the mean of the others until no permutation changes; activation
+// matching: each model to the first; ZipIt! and CCA: their many-model variants), fully merged,
+// least squares to the N-model ensemble. Partial merging (budgets > 1) and separate heads need
+// N = 2: the [A | M | B] layout has no N-model analogue here.
+MergeOutcome merge_models(const std::vector<Model*>& parents, std::shared_ptr<const data::Dataset> merge_data,
+                          const data::Transform& tf, const MergeOptions& opt);
+
+// Label-free score of a merged model: mean over `data` of ‖merged logits − mean of the parents'
+// logits‖² / classes (lower is better).
+double ensemble_gap(Model& merged, const std::vector<Model*>& parents, std::shared_ptr<const data::Dataset> data,
+                    const data::Transform& tf, const MergeOptions& opt);
 
 // The uniform ratio r whose merged parameter count is closest to `budget` × A's without
 // exceeding it (bisection over r; counts are exact for the rounded k); 0 (fully merged) when even

@@ -160,8 +160,81 @@ TEST(AlignmentMaps, ThreeParentPermutationMapsAverageAlignedWeights) {
   EXPECT_GT(checked, 30);
 }
 
-// Least squares through maps (three parents): layer1.1.conv1's normal equations built by plain loops
-// from X̃ = Σ_x M_in,x X_x and Ỹ = Σ_x M_out,x Y_x (im2col written out), solved in float64.
+// The least-squares weight of a 3x3 conv by plain loops: per row block (all rows when the layer is
+// dense), the normal equations of X̃ = Σ_x M_in,x X_x (im2col written out) against Ỹ = Σ_x M_out,x Y_x,
+// solved in float64. Returns the dense [P, Q, 3, 3] weight (zero outside the blocks).
+std::vector<double> lsq_dense_reference(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents,
+                                        Model& merged, const std::string& path, data::DataLoader& ld, double ridge) {
+  const LayerSpec* ls = nullptr;
+  for (auto& l : spec.layers)
+    if (l.path == path) ls = &l;
+  PLEAS_CHECK(ls, "no layer ", path);
+  const auto ipos = merged_layout(spec, plan, ls->in), opos = merged_layout(spec, plan, ls->out);
+  std::vector<LayoutMaps> mi, mo;
+  for (int x = 0; x < int(parents.size()); ++x) {
+    mi.push_back(layout_maps(plan, ipos, spec.layout_size(ls->in), x));
+    mo.push_back(layout_maps(plan, opos, spec.layout_size(ls->out), x));
+  }
+  const int64_t Q = int64_t(ipos.size()), P = int64_t(opos.size()), n = Q * 9;
+  std::vector<double> G(size_t(n * n), 0.0), C(size_t(n * P), 0.0);
+  ld.start_epoch(0);
+  data::Batch b;
+  while (ld.next(b)) {
+    std::vector<test::HookedIO> h;
+    for (Model* m : parents) h.push_back(test::hooked_io(*m, path, b.images));
+    const Shape& xs = h[0].in_shape;
+    const int64_t N = xs[0], Ci = xs[1], H = xs[2], W = xs[3], Co = h[0].out_shape[1];
+    for (int64_t nn = 0; nn < N; ++nn)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x) {
+          std::vector<double> row(size_t(n), 0.0), tgt(size_t(P), 0.0);
+          for (size_t par = 0; par < parents.size(); ++par) {
+            for (int64_t q = 0; q < Q; ++q)
+              for (int64_t c = 0; c < Ci; ++c) {
+                const double m = mi[par].M[size_t(q * Ci + c)];
+                if (m == 0) continue;
+                for (int64_t kh = 0; kh < 3; ++kh)
+                  for (int64_t kw = 0; kw < 3; ++kw) {
+                    const int64_t yy = y + kh - 1, xx = x + kw - 1;
+                    if (yy < 0 || xx < 0 || yy >= H || xx >= W) continue;
+                    row[size_t(q * 9 + kh * 3 + kw)] += m * h[par].in[size_t(((nn * Ci + c) * H + yy) * W + xx)];
+                  }
+              }
+            for (int64_t p = 0; p < P; ++p)
+              for (int64_t c = 0; c < Co; ++c)
+                tgt[size_t(p)] += mo[par].M[size_t(p * Co + c)] * h[par].out[size_t(((nn * Co + c) * H + y) * W + x)];
+          }
+          for (int64_t i = 0; i < n; ++i) {
+            for (int64_t j = 0; j < n; ++j) G[size_t(i * n + j)] += row[size_t(i)] * row[size_t(j)];
+            for (int64_t r = 0; r < P; ++r) C[size_t(i * P + r)] += row[size_t(i)] * tgt[size_t(r)];
+          }
+        }
+  }
+  Conv2d* conv = nullptr;
+  for (Conv2d* c : merged.convs())
+    if (c->path == path) conv = c;
+  PLEAS_CHECK(conv, "merged model has no conv ", path);
+  std::vector<RowBlock> blocks = conv->blocks;
+  if (blocks.empty()) blocks = {{0, P, 0, Q}};
+  std::vector<double> Wd(size_t(P * n), 0.0);
+  for (const RowBlock& bl : blocks) {
+    const int64_t k = (bl.in1 - bl.in0) * 9, m = bl.out1 - bl.out0;
+    std::vector<double> Gs(size_t(k * k)), Cs(size_t(k * m));
+    double tr = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      for (int64_t j = 0; j < k; ++j) Gs[size_t(i * k + j)] = G[size_t((bl.in0 * 9 + i) * n + bl.in0 * 9 + j)];
+      for (int64_t r = 0; r < m; ++r) Cs[size_t(i * m + r)] = C[size_t((bl.in0 * 9 + i) * P + bl.out0 + r)];
+      tr += Gs[size_t(i * k + i)];
+    }
+    for (int64_t i = 0; i < k; ++i) Gs[size_t(i * k + i)] += ridge * tr / double(k) + 1e-12;
+    const std::vector<double> x = test::gauss_solve(Gs, Cs, k, m);  // [k, m] = W_blockᵀ
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < k; ++c) Wd[size_t((bl.out0 + r) * n + bl.in0 * 9 + c)] = x[size_t(c * m + r)];
+  }
+  return Wd;
+}
+
+// Least squares through maps (three parents) against the plain-loop reference.
 TEST(AlignmentMaps, LeastSquaresThroughMapsMatchesDenseReference) {
   Three t = three();
   std::vector<TensorDict> sd;
@@ -172,67 +245,14 @@ TEST(AlignmentMaps, LeastSquaresThroughMapsMatchesDenseReference) {
   LsqOptions opt;
   opt.ridge = 1e-6;
   opt.progress = false;
-  least_squares_refit(t.spec, t.plan, {t.m[0].get(), t.m[1].get(), t.m[2].get()}, *merged, ld, opt);
-
-  const std::string path = "layer1.1.conv1";
-  const LayerSpec* ls = nullptr;
-  for (auto& l : t.spec.layers)
-    if (l.path == path) ls = &l;
-  ASSERT_NE(ls, nullptr);
-  const auto ipos = merged_layout(t.spec, t.plan, ls->in), opos = merged_layout(t.spec, t.plan, ls->out);
-  std::vector<LayoutMaps> mi, mo;
-  for (int x = 0; x < 3; ++x) {
-    mi.push_back(layout_maps(t.plan, ipos, t.spec.layout_size(ls->in), x));
-    mo.push_back(layout_maps(t.plan, opos, t.spec.layout_size(ls->out), x));
-  }
-  const int64_t Q = int64_t(ipos.size()), P = int64_t(opos.size()), n = Q * 9;
-  std::vector<double> G(size_t(n * n), 0.0), C(size_t(n * P), 0.0);
-  ld.start_epoch(0);
-  data::Batch b;
-  while (ld.next(b)) {
-    std::vector<test::HookedIO> h;
-    for (auto& m : t.m) h.push_back(test::hooked_io(*m, path, b.images));
-    const Shape& xs = h[0].in_shape;
-    const int64_t N = xs[0], Ci = xs[1], H = xs[2], W = xs[3], Co = h[0].out_shape[1];
-    for (int64_t nn = 0; nn < N; ++nn)
-      for (int64_t y = 0; y < H; ++y)
-        for (int64_t x = 0; x < W; ++x) {
-          // Merged input channels at every pixel of the 3x3 window, merged target channels here.
-          std::vector<double> row(size_t(n), 0.0), tgt(size_t(P), 0.0);
-          for (int par = 0; par < 3; ++par) {
-            for (int64_t q = 0; q < Q; ++q)
-              for (int64_t c = 0; c < Ci; ++c) {
-                const double m = mi[size_t(par)].M[size_t(q * Ci + c)];
-                if (m == 0) continue;
-                for (int64_t kh = 0; kh < 3; ++kh)
-                  for (int64_t kw = 0; kw < 3; ++kw) {
-                    const int64_t yy = y + kh - 1, xx = x + kw - 1;
-                    if (yy < 0 || xx < 0 || yy >= H || xx >= W) continue;
-                    row[size_t(q * 9 + kh * 3 + kw)] += m * h[size_t(par)].in[size_t(((nn * Ci + c) * H + yy) * W + xx)];
-                  }
-              }
-            for (int64_t p = 0; p < P; ++p)
-              for (int64_t c = 0; c < Co; ++c)
-                tgt[size_t(p)] += mo[size_t(par)].M[size_t(p * Co + c)] * h[size_t(par)].out[size_t(((nn * Co + c) * H + y) * W + x)];
-          }
-          for (int64_t i = 0; i < n; ++i) {
-            for (int64_t j = 0; j < n; ++j) G[size_t(i * n + j)] += row[size_t(i)] * row[size_t(j)];
-            for (int64_t r = 0; r < P; ++r) C[size_t(i * P + r)] += row[size_t(i)] * tgt[size_t(r)];
-          }
-        }
-  }
-  double tr = 0;
-  for (int64_t i = 0; i < n; ++i) tr += G[size_t(i * n + i)];
-  for (int64_t i = 0; i < n; ++i) G[size_t(i * n + i)] += 1e-6 * tr / double(n) + 1e-12;
-  const std::vector<double> x = test::gauss_solve(G, C, n, P);  // [n, P] = Wᵀ
+  const std::vector<Model*> parents = {t.m[0].get(), t.m[1].get(), t.m[2].get()};
+  least_squares_refit(t.spec, t.plan, parents, *merged, ld, opt);
+  const auto ref = lsq_dense_reference(t.spec, t.plan, parents, *merged, "layer1.1.conv1", ld, 1e-6);
   Conv2d* conv = nullptr;
   for (Conv2d* c : merged->convs())
-    if (c->path == path) conv = c;
+    if (c->path == "layer1.1.conv1") conv = c;
   ASSERT_NE(conv, nullptr);
-  ASSERT_TRUE(conv->blocks.empty());
-  std::vector<double> ref(size_t(P * n));
-  for (int64_t r = 0; r < P; ++r)
-    for (int64_t c = 0; c < n; ++c) ref[size_t(r * n + c)] = x[size_t(c * P + r)];
+  EXPECT_TRUE(conv->blocks.empty());
   EXPECT_TRUE(test::all_close(conv->weight, ref, 2e-4, 2e-3));
 }
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Issue #15 on the zoo's CIFAR ResNet-20s: alignments beyond one-to-one permutations.
+#   bash experiments/alignments_zoo.sh [OUT_DIR] [PART...]   (default experiments/results/2026-12-04,
+#                                                             parts: pair c5 many restarts rules)
+# pair:     the method table on r20_akamaster + r20_lrh2000 (same label space)
+# c5:       the same on the 5 + 5 pair r20c5a_lrh2000 + r20c5b_lrh2000 (joint and per-task accuracy)
+# many:     merging 2, 3 and 4 independent ResNet-20s (Permute, CCA, ZipIt!, each with and without
+#           PLeaS's least squares) and the N-model ensembles
+# restarts: weight matching with --restarts 6 vs every single seed (the matching lottery)
+# rules:    activation matching, pooled moments vs per-site correlations
+# Needs the build (build/bin/pleas), Debian's python3-torch (checkpoint conversion) and ../shared.
+# Merge data: the first 200 training images per class; test: all 10,000 test images; seed 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-experiments/results/2026-12-04}
+shift || true
+PARTS=${*:-pair c5 many restarts rules}
+Z=../shared/data/zoo
+D=../shared/data/cifar10
+W=${PLEAS_WORK:-/tmp/pleas_zoo}
+P=./build/bin/pleas
+mkdir -p "$OUT" "$W"
+C10=airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck
+conv() {  # conv NAME CLASSES
+  [ -f "$W/$1.safetensors" ] || /usr/bin/python3 tools/convert_torch.py "$Z/$1.th" "$W/$1.safetensors" --classes "$2"
+}
+for n in r20_akamaster r20_lrh2000 r20_dansun18_run1 r20_jackhuang32; do conv $n $C10; done
+conv r20c5a_lrh2000 airplane,automobile,bird,cat,deer
+conv r20c5b_lrh2000 dog,frog,horse,ship,truck
+R1=$W/r20_akamaster.safetensors R2=$W/r20_lrh2000.safetensors R3=$W/r20_dansun18_run1.safetensors
+R4=$W/r20_jackhuang32.safetensors
+C5A=$W/r20c5a_lrh2000.safetensors C5B=$W/r20c5b_lrh2000.safetensors
+COMMON="--data $D/train --per-class 200 --eval-data $D/test"
+
+# Rows: method:alignment:budget[:partial]. permute = align and average (+ BN reset), pleas = the
+# same alignment followed by PLeaS's least squares (+ BN recompute).
+rows="parent:a parent:b ensemble"
+for m in weight zipit cca; do rows="$rows permute:$m:1.0 pleas:$m:1.0"; done
+for b in 1.2 1.5 1.8; do
+  for meth in permute pleas; do
+    rows="$rows $meth:weight:$b $meth:zipit:$b $meth:zipit:$b:prefix $meth:cca:$b:prefix"
+  done
+done
+for part in $PARTS; do case $part in
+pair)
+  $P table --a "$R1" --b "$R2" $COMMON --rows $rows --json "$OUT/pair_table.json" | tee "$OUT/pair_table.txt" ;;
+c5)
+  $P table --a "$C5A" --b "$C5B" $COMMON --rows $rows --json "$OUT/c5_table.json" | tee "$OUT/c5_table.txt" ;;
+many)
+  models=("$R1" "$R2" "$R3" "$R4")
+  for n in 2 3 4; do
+    set -- "${models[@]:0:$n}"
+    first=$1; shift
+    $P eval --model "$first" --ensemble-with "$@" --data $D/test --json > "$OUT/many_${n}_ensemble.json"
+    for m in weight cca zipit; do for meth in permute pleas; do
+      $P merge --models "${models[@]:0:$n}" --method $meth --match $m $COMMON --quiet \
+          --json "$OUT/many_${n}_${meth}_${m}.json"
+    done; done
+  done ;;
+restarts)
+  for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32" "r20c5a_lrh2000 r20c5b_lrh2000"; do
+    set -- $pair
+    for s in 0 1 2 3 4 5; do
+      $P merge --a "$W/$1.safetensors" --b "$W/$2.safetensors" --method pleas --match weight --match-seed $s $COMMON \
+          --quiet --json "$OUT/restart_${1}_${2}_seed$s.json"
+    done
+    $P merge --a "$W/$1.safetensors" --b "$W/$2.safetensors" --method pleas --match weight --restarts 6 $COMMON \
+        --quiet --json "$OUT/restart_${1}_${2}_best_of_6.json"
+  done ;;
+rules)
+  for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32" "r20c5a_lrh2000 r20c5b_lrh2000"; do
+    set -- $pair
+    for rule in pooled per_site; do for meth in permute pleas; do
+      $P merge --a "$W/$1.safetensors" --b "$W/$2.safetensors" --method $meth --match activation --act-rule $rule \
+          $COMMON --quiet --json "$OUT/rule_${1}_${2}_${meth}_${rule}.json"
+    done; done
+  done ;;
+*) echo "unknown part $part" >&2; exit 2 ;;
+esac; done
