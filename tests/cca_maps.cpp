@@ -130,6 +130,7 @@ TEST(CcaMaps, SelfMergeIsTheAverage) {
   Samples f = features(d, 300, rng), ff = f;
   ff.insert(ff.end(), f.begin(), f.end());
   GroupMaps g = cca_maps(covariance(ff), d, 2);
+  EXPECT_NO_THROW(check_maps(g, "cca"));
   ASSERT_EQ(g.parents, 2);
   ASSERT_EQ(g.width(), d);
   for (char k : g.kind) EXPECT_EQ(k, 'M');
@@ -190,6 +191,7 @@ TEST(CcaMaps, MatchesJacobiRederivation) {
     const auto cov = covariance(all);
     const double gamma = 0.1;
     GroupMaps g = cca_maps(cov, d, N, gamma);
+    EXPECT_NO_THROW(check_maps(g, "cca"));
     ASSERT_EQ(g.width(), d);
     Mat sxx = block(cov, d, N, 0, 0);
     for (int64_t i = 0; i < d; ++i) sxx[size_t(i * d + i)] += gamma;

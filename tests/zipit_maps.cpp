@@ -68,6 +68,7 @@ std::vector<double> random_cov(int64_t n, uint64_t seed) {
 // back from U; checks that M is exactly 1/|cluster| on the same entries, the kinds and their order,
 // and (complete) that every parent feature is in exactly one unit (else at most one: the stuck case).
 std::vector<std::vector<int64_t>> clusters_of(const GroupMaps& g, bool complete = true) {
+  EXPECT_NO_THROW(check_maps(g, "zipit"));
   const int64_t w = g.width(), d = g.d;
   std::vector<std::vector<int64_t>> cl(static_cast<size_t>(w));
   for (int x = 0; x < g.parents; ++x)
