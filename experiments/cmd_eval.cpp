@@ -12,25 +12,32 @@
 namespace pleas::cli {
 
 namespace {
-// Two separately loaded models whose logits are averaged: the ensemble computed independently of
+// Separately loaded models whose logits are averaged: the ensemble computed independently of
 // the merge code (pleas merge --method ensemble builds it as a k = 0 merged model instead).
 class LogitMean : public Model {
  public:
-  LogitMean(std::unique_ptr<Model> a, std::unique_ptr<Model> b) : a_(std::move(a)), b_(std::move(b)) {
-    PLEAS_CHECK(a_->classes == b_->classes, "eval --ensemble-with: the two models name different classes");
-    classes = a_->classes;
-    metadata = a_->metadata;
-    device_ = a_->device();
+  explicit LogitMean(std::vector<std::unique_ptr<Model>> ms) : ms_(std::move(ms)) {
+    for (auto& m : ms_)
+      PLEAS_CHECK(m->classes == ms_[0]->classes, "eval --ensemble-with: the models name different classes");
+    classes = ms_[0]->classes;
+    metadata = ms_[0]->metadata;
+    device_ = ms_[0]->device();
   }
-  std::string arch() const override { return "ensemble(" + a_->arch() + ", " + b_->arch() + ")"; }
+  std::string arch() const override {
+    std::string s = "ensemble(";
+    for (size_t i = 0; i < ms_.size(); ++i) s += (i ? ", " : "") + ms_[i]->arch();
+    return s + ")";
+  }
   Tensor forward(const Tensor& x, const ForwardCtx& ctx) override {
-    return mul(add(a_->forward(x, ctx), b_->forward(x, ctx)), Tensor::full({1}, 0.5, DType::f32, x.device()));
+    Tensor acc = ms_[0]->forward(x, ctx);
+    for (size_t i = 1; i < ms_.size(); ++i) acc = add(acc, ms_[i]->forward(x, ctx));
+    return mul(acc, Tensor::full({1}, 1.0 / double(ms_.size()), DType::f32, x.device()));
   }
   TensorDict state_dict() const override { return {}; }
-  int image_size() const override { return a_->image_size(); }
+  int image_size() const override { return ms_[0]->image_size(); }
 
  private:
-  std::unique_ptr<Model> a_, b_;
+  std::vector<std::unique_ptr<Model>> ms_;
 };
 }  // namespace
 
@@ -102,13 +109,14 @@ Command add_info(CLI::App& app) {
 
 Command add_eval(CLI::App& app) {
   auto* sub = app.add_subcommand("eval", "Top-1 accuracy of a model on a labelled image set");
-  static std::string model, data, device = "cpu", with;
+  static std::string model, data, device = "cpu";
+  static std::vector<std::string> with;
   static int64_t limit = 0, batch = 200;
   static int threads = 2;
   static bool json = false;
   sub->add_option("--model", model, "weight file")->required();
   sub->add_option("--data", data, "image folder (class subfolders) or *-images-idx3-ubyte file")->required();
-  sub->add_option("--ensemble-with", with, "a second model: evaluate the mean of the two models' logits");
+  sub->add_option("--ensemble-with", with, "more models: evaluate the mean of all the models' logits");
   sub->add_option("--limit", limit, "evaluate the first N images of each class (0 = all)");
   sub->add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
   sub->add_option("--threads", threads, "decoding threads")->check(CLI::PositiveNumber);
@@ -117,7 +125,12 @@ Command add_eval(CLI::App& app) {
   return {sub, [] {
     Device dev = Device::parse(device);
     std::unique_ptr<Model> m = load_model(model, dev);
-    if (!with.empty()) m = std::make_unique<LogitMean>(std::move(m), load_model(with, dev));
+    if (!with.empty()) {
+      std::vector<std::unique_ptr<Model>> ms;
+      ms.push_back(std::move(m));
+      for (const std::string& w : with) ms.push_back(load_model(w, dev));
+      m = std::make_unique<LogitMean>(std::move(ms));
+    }
     auto ds = open_dataset(data);
     EvalOptions o;
     o.limit_per_class = limit;

@@ -19,8 +19,12 @@ namespace {
 struct MergeArgs {
   std::string a, b, method = "pleas", match = "weight", data, out, eval_data, json, k_file, device = "cpu";
   std::string objective = "ensemble", loo, metric = "params", norm_inputs = "merged";
-  double ratio = -1, budget = -1, ridge = 1e-5;
-  int64_t per_class = 200, skip = 0, batch = 100, max_positions = 0;
+  std::string act_rule = "pooled", partial = "units";
+  std::vector<std::string> models;
+  double ratio = -1, budget = -1, ridge = 1e-5, zipit_alpha = 0.3, zipit_beta = 0.125, cca_gamma = -1;
+  int64_t per_class = 200, skip = 0, batch = 100, max_positions = 0, merge_groups = -1, score_per_class = 20;
+  int restarts = 1;
+  int64_t match_seed = -1;
   uint64_t seed = 0;
   int threads = 2;
   bool quiet = false;
@@ -52,10 +56,25 @@ std::vector<int64_t> read_k_file(const std::string& path, const PermSpec& spec) 
 Command add_merge(CLI::App& app) {
   auto* sub = app.add_subcommand("merge", "Merge two models (PLeaS or a baseline)");
   static MergeArgs m;
-  sub->add_option("--a", m.a, "model A (weight file)")->required();
-  sub->add_option("--b", m.b, "model B (weight file)")->required();
+  auto* oa = sub->add_option("--a", m.a, "model A (weight file)");
+  auto* ob = sub->add_option("--b", m.b, "model B (weight file)");
+  auto* om = sub->add_option("--models", m.models, "two or more models (instead of --a/--b); the first is the reference");
+  om->excludes(oa)->excludes(ob);
   sub->add_option("--method", m.method, "pleas | permute | average | regmean | ensemble");
-  sub->add_option("--match", m.match, "weight | activation");
+  sub->add_option("--match", m.match, "alignment: weight | activation (permutations), zipit (ZipIt!), cca (CCA Merge)")
+      ->check(CLI::IsMember({"weight", "activation", "zipit", "cca"}));
+  sub->add_option("--act-rule", m.act_rule, "activation statistics of a group seen at several tap points: pooled moments or per_site correlations (summed)")
+      ->check(CLI::IsMember({"pooled", "per_site"}));
+  sub->add_option("--zipit-alpha", m.zipit_alpha, "ZipIt!: weight of an already merged feature's similarities (published 0.3)");
+  sub->add_option("--zipit-beta", m.zipit_beta, "ZipIt!: within-model merge budget fraction (published 0.125)");
+  sub->add_option("--cca-gamma", m.cca_gamma, "CCA Merge: covariance regularisation (default: the published one)");
+  sub->add_option("--partial", m.partial, "models above budget 1: units (k units per group, PLeaS) or prefix (ZipIt!'s partial zipping: the first groups merged, the rest two branches)")
+      ->check(CLI::IsMember({"units", "prefix"}));
+  sub->add_option("--merge-groups", m.merge_groups, "with --partial prefix: merge the first N groups (forward order) instead of fitting --budget");
+  sub->add_option("--restarts", m.restarts, "weight matching: N seeded matchings, the one whose merge is closest to the ensemble on held-out merge images kept")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--match-seed", m.match_seed, "seed of weight matching only (default: --seed)");
+  sub->add_option("--score-per-class", m.score_per_class, "with --restarts: held-out images per class (those after the merge images)");
   auto* ratio = sub->add_option("--ratio", m.ratio, "fraction of every group's units kept separate (0 = fully merged, 1 = ensemble)");
   auto* budget = sub->add_option("--budget", m.budget, "parameters of the merged model x one parent (uniform ratio)");
   auto* kf = sub->add_option("--k", m.k_file, "JSON file {group: k} (e.g. from pleas budget --json)");
@@ -90,11 +109,33 @@ Command add_merge(CLI::App& app) {
       PLEAS_CHECK(ext == ".safetensors" || ext == ".h5" || ext == ".hdf5", "--out ", m.out,
                   ": the name must end in .safetensors, .h5 or .hdf5");
     }
-    auto A = load_model(m.a, dev), B = load_model(m.b, dev);
-    auto merge_ds = data::per_class_subset(open_dataset(m.data), size_t(m.per_class), size_t(m.skip));
+    if (m.models.empty()) {
+      PLEAS_CHECK(!m.a.empty() && !m.b.empty(), "merge: give --a and --b, or --models A B [C ...]");
+      m.models = {m.a, m.b};
+    }
+    PLEAS_CHECK(m.models.size() >= 2, "--models: need at least two models, got ", m.models.size());
+    std::vector<std::unique_ptr<Model>> loaded;
+    std::vector<Model*> parents;
+    for (const std::string& path : m.models) {
+      loaded.push_back(load_model(path, dev));
+      parents.push_back(loaded.back().get());
+    }
+    Model* A = parents[0];
+    auto full_ds = open_dataset(m.data);
+    auto merge_ds = data::per_class_subset(full_ds, size_t(m.per_class), size_t(m.skip));
     MergeOptions o;
     o.method = m.method;
     o.match = m.match;
+    o.act_rule = m.act_rule;
+    o.zipit_alpha = m.zipit_alpha;
+    o.zipit_beta = m.zipit_beta;
+    o.cca_gamma = m.cca_gamma;
+    o.partial = m.partial;
+    o.merge_groups = m.merge_groups;
+    o.restarts = m.restarts;
+    o.match_seed = m.match_seed;
+    if (m.restarts > 1)
+      o.score_data = data::per_class_subset(full_ds, size_t(m.score_per_class), size_t(m.skip + m.per_class));
     o.ratio = m.ratio;
     o.budget = m.budget;
     o.seed = m.seed;
@@ -123,21 +164,33 @@ Command add_merge(CLI::App& app) {
       budget_info = {{"loo", m.loo}, {"predicted_top1", c.predicted}, {"gap", c.result.gap},
                      {"solve_ms", c.result.solve_ms}, {"relative_footprint", c.rounded.relative_footprint}};
     }
-    if (!m.quiet) std::fprintf(stderr, "merge %s + %s: %s (%s matching), %zu merge images\n", m.a.c_str(),
-                               m.b.c_str(), m.method.c_str(), m.match.c_str(), merge_ds->size());
-    MergeOutcome r = merge_models(*A, *B, merge_ds, model_transform(*A), o);
+    if (!m.quiet) {
+      std::string names;
+      for (const std::string& p : m.models) names += (names.empty() ? "" : " + ") + p;
+      std::fprintf(stderr, "merge %s: %s (%s alignment), %zu merge images\n", names.c_str(), m.method.c_str(),
+                   m.match.c_str(), merge_ds->size());
+    }
+    MergeOutcome r = merge_models(parents, merge_ds, model_transform(*A), o);
     const double merge_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::json j = {{"a", m.a}, {"b", m.b}, {"method", m.method}, {"match", m.match},
+    nlohmann::json j = {{"a", m.models[0]}, {"b", m.models[1]}, {"models", m.models}, {"method", m.method}, {"match", m.match},
+                        {"partial", m.partial}, {"act_rule", m.act_rule},
                         {"params_rel", r.params_rel}, {"flops_rel", r.flops_rel},
                         {"params", r.model->num_params()}, {"merge_images", merge_ds->size()},
                         {"separate_heads", r.separate_heads}, {"seed", m.seed}, {"lsq_norm_inputs", m.norm_inputs}};
     if (r.ratio >= 0) j["ratio"] = r.ratio;
     if (m.budget > 0) j["budget"] = m.budget;
     if (!budget_info.is_null()) j["budget_solver"] = budget_info;
+    if (r.merged_groups >= 0) j["merged_groups"] = r.merged_groups;
+    if (!r.restarts.empty()) {
+      nlohmann::json rs = nlohmann::json::array();
+      for (auto& x : r.restarts) rs.push_back({{"seed", x.seed}, {"objective", x.objective}, {"ensemble_gap", x.score}});
+      j["restarts"] = rs;
+      j["best_restart"] = r.best_restart;
+    }
     nlohmann::json stages = nlohmann::json::object(), kj = nlohmann::json::object();
     for (auto& [name, s] : r.stages) stages[name] = s;
     for (size_t g = 0; g < r.spec.groups.size(); ++g)
-      if (!r.spec.groups[g].fixed && r.spec.groups[g].follows < 0) kj[r.spec.groups[g].name] = r.k[g];
+      if (!r.spec.groups[g].fixed && r.spec.groups[g].follows < 0 && g < r.k.size()) kj[r.spec.groups[g].name] = r.k[g];
     j["k"] = kj;
     if (!m.out.empty()) {
       auto t = std::chrono::steady_clock::now();

@@ -15,21 +15,27 @@ namespace pleas::cli {
 
 namespace {
 struct Row {
-  std::string name, method, match = "weight";
+  std::string name, method, match = "weight", partial = "units";
   double budget = -1;
 };
 
-// "pleas:weight:1.2" / "ensemble" / "permute:activation"
+// "pleas:weight:1.2" / "ensemble" / "permute:activation" / "permute:zipit:1.5:prefix" (ZipIt!'s
+// partial zipping) — method[:alignment[:budget[:partial]]].
 Row parse_row(const std::string& spec) {
   Row r;
   std::vector<std::string> parts;
   std::stringstream ss(spec);
   std::string p;
   while (std::getline(ss, p, ':')) parts.push_back(p);
-  PLEAS_CHECK(!parts.empty() && parts.size() <= 3, "table: bad row '", spec, "' (method[:match[:budget]])");
+  PLEAS_CHECK(!parts.empty() && parts.size() <= 4, "table: bad row '", spec, "' (method[:alignment[:budget[:partial]]])");
   r.method = parts[0];
   if (parts.size() > 1 && !parts[1].empty()) r.match = parts[1];
-  if (parts.size() > 2) r.budget = std::stod(parts[2]);
+  try {
+    if (parts.size() > 2 && !parts[2].empty()) r.budget = std::stod(parts[2]);
+  } catch (const std::exception&) {
+    PLEAS_FAIL("table: row '", spec, "': budget '", parts[2], "' is not a number");
+  }
+  if (parts.size() > 3) r.partial = parts[3];
   r.name = spec;
   return r;
 }
@@ -49,7 +55,7 @@ Command add_table(CLI::App& app) {
   sub->add_option("--per-class", per_class, "merge images per class");
   sub->add_option("--skip-per-class", skip, "skip the first S images of each class");
   sub->add_option("--eval-data", eval_data, "evaluation set")->required();
-  sub->add_option("--rows", rows, "rows: parent:a, parent:b, or method[:match[:budget]]");
+  sub->add_option("--rows", rows, "rows: parent:a, parent:b, or method[:alignment[:budget[:partial]]] (alignment weight, activation, zipit, cca; partial units or prefix)");
   sub->add_option("--json", json, "write the table as JSON to this file");
   sub->add_option("--seed", seed, "seed");
   sub->add_option("--device", device, "cpu or cuda[:N]");
@@ -79,6 +85,7 @@ Command add_table(CLI::App& app) {
         o.method = r.method;
         o.match = r.match;
         o.budget = r.budget;
+        o.partial = r.partial;
         o.seed = seed;
         o.device = dev;
         o.progress = false;
@@ -90,7 +97,24 @@ Command add_table(CLI::App& app) {
         j["top1"] = e.top1;
         j["images"] = e.images;
         j["total_s"] = res.total_s;
-        std::printf("%-22s %8.3f %8.3f %9.2f %8.1f\n", spec.c_str(), res.params_rel, res.flops_rel, e.top1, res.total_s);
+        j["method"] = r.method;
+        j["match"] = r.match;
+        j["partial"] = r.partial;
+        if (r.budget > 0) j["budget"] = r.budget;
+        if (res.merged_groups >= 0) j["merged_groups"] = res.merged_groups;
+        std::printf("%-22s %8.3f %8.3f %9.2f %8.1f", spec.c_str(), res.params_rel, res.flops_rel, e.top1, res.total_s);
+        if (res.separate_heads) {  // different label spaces: each head on its own task's classes
+          nlohmann::json pt = nlohmann::json::object();
+          for (int head = 0; head < 2; ++head) {
+            EvalOptions h = eo;
+            const int64_t na = res.outputs_a, total = res.model->num_classes();
+            for (int64_t o2 = head == 0 ? 0 : na; o2 < (head == 0 ? na : total); ++o2) h.outputs.push_back(o2);
+            pt[head == 0 ? "a" : "b"] = evaluate(*res.model, eval_ds, model_transform(*res.model), h).top1;
+          }
+          j["per_task_top1"] = pt;
+          std::printf("  (tasks %.2f / %.2f)", pt["a"].get<double>(), pt["b"].get<double>());
+        }
+        std::printf("\n");
       }
       std::fflush(stdout);
       out.push_back(j);

@@ -2,14 +2,18 @@
 // merge/unmerge maps reproduces the gather path bit for bit (ResNet and ViT); N-parent permutation
 // maps give the plain N-way weight average; least squares through maps (N = 3) equals a float64
 // dense reference built by plain loops from the hooked activations.
+#include <functional>
 #include <random>
 
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "models/model_io.h"
 #include "models/vit.h"
+#include "pleas/cca.h"
+#include "pleas/feature_stats.h"
 #include "pleas/least_squares.h"
 #include "pleas/partial_merge.h"
+#include "pleas/zipit.h"
 #include "test_util.h"
 #include "vit_fixture.h"
 
@@ -264,4 +268,101 @@ TEST(AlignmentMaps, BadMapsAreRejected) {
   GroupMaps h = permutation_maps({{0, 1}, {1, 0}});
   h.kind = {'A', 'M'};  // unit 0 is read by parent 1
   EXPECT_THROW(check_maps(h, "test"), Error);
+}
+
+namespace {
+
+// A plan whose non-fixed groups are merged by maps built from the two parents' feature statistics.
+MergePlan plan_from_stats(const PermSpec& spec, const std::vector<GroupStats>& st,
+                          const std::function<GroupMaps(const GroupStats&, int64_t d)>& f, const std::vector<int64_t>& k) {
+  std::vector<std::vector<double>> sim;
+  for (auto& g : spec.groups) sim.emplace_back(size_t(g.size), 0.5);
+  MergePlan plan = plan_merge(spec, identity_perms(spec), sim, k, false);
+  for (size_t g = 0; g < spec.groups.size(); ++g)
+    if (!spec.groups[g].fixed) plan.groups[g] = maps_merge(f(st[g], spec.groups[g].size));
+  return plan;
+}
+
+std::unique_ptr<Model> build_plan(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents) {
+  std::vector<TensorDict> sd;
+  for (Model* m : parents) sd.push_back(m->state_dict());
+  std::vector<const TensorDict*> sp;
+  for (auto& s : sd) sp.push_back(&s);
+  std::string blocks;
+  TensorDict st = merge_state(spec, plan, sp, &blocks);
+  Metadata meta = parents[0]->metadata;
+  if (!blocks.empty()) meta["pleas_blocks"] = blocks;
+  return build_model(st, meta, Device::cpu(), "merged");
+}
+
+data::DataLoader random_loader(size_t n, int64_t batch) {
+  return data::DataLoader(std::make_shared<data::RandomImageDataset>(n), data::Transform::cifar(), batch, 1);
+}
+
+}  // namespace
+
+// ZipIt! with zero merges per group is both networks side by side: the ensemble's logits.
+TEST(AlignmentMaps, ZipItZeroMergesIsTheEnsemble) {
+  auto a = golden();
+  auto b = perturbed(*a, 50, 0.3);
+  const PermSpec spec = perm_spec(*a);
+  auto ld = random_loader(4, 2);
+  const auto st = feature_stats(spec, {a.get(), b.get()}, ld, SiteRule::pooled, false);
+  std::vector<int64_t> k;
+  for (auto& g : spec.groups) k.push_back(g.fixed ? g.size : 1);  // placeholder k; maps replace the groups
+  MergePlan plan = plan_from_stats(spec, st, [](const GroupStats& s, int64_t d) { return zipit_maps(s.cov, d, 2, 0); }, k);
+  for (auto& g : plan.groups)
+    if (!g.maps.empty()) EXPECT_EQ(g.width(), 2 * g.d);
+  auto m = build_plan(spec, plan, {a.get(), b.get()});
+  Tensor x = test::random_tensor({3, 3, 32, 32}, 5);
+  const auto la = test::host(a->forward(x)), lb = test::host(b->forward(x));
+  std::vector<double> ens(la.size());
+  for (size_t i = 0; i < la.size(); ++i) ens[i] = 0.5 * (la[i] + lb[i]);
+  EXPECT_TRUE(test::all_close(m->forward(x), ens, 1e-5, 1e-5));
+  EXPECT_EQ(m->num_params(), 2 * a->num_params() - 10);  // two networks, one head reading both
+}
+
+// CCA Merge of a model with itself returns the model (the maps are the identity up to rounding).
+TEST(AlignmentMaps, CcaSelfMergeIsTheModel) {
+  auto a = golden();
+  auto b = build_model(a->state_dict(), a->metadata, Device::cpu(), "copy");
+  const PermSpec spec = perm_spec(*a);
+  auto ld = random_loader(4, 2);
+  const auto st = feature_stats(spec, {a.get(), b.get()}, ld, SiteRule::pooled, false);
+  std::vector<int64_t> k;
+  for (auto& g : spec.groups) k.push_back(g.size);
+  MergePlan plan = plan_from_stats(spec, st, [](const GroupStats& s, int64_t d) { return cca_maps(s.cov, d, 2); }, k);
+  auto m = build_plan(spec, plan, {a.get(), b.get()});
+  EXPECT_EQ(m->num_params(), a->num_params());
+  Tensor x = test::random_tensor({3, 3, 32, 32}, 6);
+  EXPECT_TRUE(test::all_close_scaled(m->forward(x), a->forward(x), 1e-4, 1e-4));
+}
+
+// Least squares after ZipIt! (partial: 60 % of the full zip's merges, so some units are kept
+// separate and the layers have row blocks) and after CCA, against the plain-loop reference.
+TEST(AlignmentMaps, LeastSquaresAfterZipItAndCcaMatchesDenseReference) {
+  auto a = golden();
+  auto b = perturbed(*a, 50, 0.3);
+  const PermSpec spec = perm_spec(*a);
+  auto ld = random_loader(4, 2);
+  const auto st = feature_stats(spec, {a.get(), b.get()}, ld, SiteRule::pooled, false);
+  std::vector<int64_t> k;
+  for (auto& g : spec.groups) k.push_back(g.size);
+  for (int which = 0; which < 2; ++which) {
+    MergePlan plan = plan_from_stats(spec, st, [which](const GroupStats& s, int64_t d) {
+      return which == 0 ? zipit_maps(s.cov, d, 2, (6 * d) / 10) : cca_maps(s.cov, d, 2);
+    }, k);
+    auto m = build_plan(spec, plan, {a.get(), b.get()});
+    LsqOptions opt;
+    opt.ridge = 1e-6;
+    opt.progress = false;
+    least_squares_refit(spec, plan, {a.get(), b.get()}, *m, ld, opt);
+    const auto ref = lsq_dense_reference(spec, plan, {a.get(), b.get()}, *m, "layer1.1.conv1", ld, 1e-6);
+    Conv2d* conv = nullptr;
+    for (Conv2d* c : m->convs())
+      if (c->path == "layer1.1.conv1") conv = c;
+    ASSERT_NE(conv, nullptr);
+    EXPECT_EQ(conv->blocks.empty(), which == 1) << "ZipIt! partial keeps separate units (row blocks); CCA is dense";
+    EXPECT_TRUE(test::all_close(conv->weight, ref, 2e-4, 2e-3)) << (which == 0 ? "zipit" : "cca");
+  }
 }
