@@ -1,7 +1,5 @@
 #include "pleas/matching.h"
 
-#include "engine/progress.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -246,46 +244,6 @@ double assign_heads(const PermSpec& spec, int g, const std::vector<const std::ve
   return h.value;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Activation matching
-
-// Float64 moments of one group's (A, B) unit activations: per-unit sums on the host, the cross
-// moment on the models' device.
-struct Moments {
-  int64_t d = 0;
-  double n = 0;                             // samples (images · pixels, over all sites)
-  std::vector<double> sa, sb, saa, sbb;     // Σxa, Σxb, Σxa², Σxb²
-  Tensor cross;                             // f64 [d, d]: Σ xaᵀ xb
-};
-
-// Per-channel Σx and Σx² of a site's tensor (every channel, over all other dims), from the f64
-// channel statistics: Σx = n·mean, Σx² = n·(var + mean²).
-struct SiteSums {
-  double n = 0;
-  std::vector<double> s, ss;
-};
-
-SiteSums site_sums(const Tensor& x) {
-  const ChannelStats st = batch_channel_stats(x);
-  SiteSums r;
-  r.n = double(st.count);
-  r.s = st.mean.to_double_vector();
-  r.ss = st.var.to_double_vector();
-  for (size_t c = 0; c < r.s.size(); ++c) {
-    r.ss[c] = r.n * (r.ss[c] + r.s[c] * r.s[c]);
-    r.s[c] *= r.n;
-  }
-  return r;
-}
-
-// Channels off..off+d of x [N, C, ...] as samples [N·Π(spatial), d] (channels last, contiguous).
-Tensor unit_samples(const Tensor& x, int64_t off, int64_t d) {
-  std::vector<int> dims = {0};
-  for (int k = 2; k < x.dim(); ++k) dims.push_back(k);
-  dims.push_back(1);
-  return x.narrow(1, off, d).permute(dims).contiguous().reshape({-1, d});
-}
-
 }  // namespace
 
 std::vector<double> weight_matching_cost(const PermSpec& spec, const TensorDict& A, const TensorDict& B,
@@ -369,128 +327,30 @@ Matching weight_matching(const PermSpec& spec, const TensorDict& A, const Tensor
   return m;
 }
 
-Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::DataLoader& loader, bool progress) {
-  const char* op = "activation_matching";
-  const Device dev = A.device();
-  PLEAS_CHECK(B.device() == dev, op, ": models on different devices (", dev.str(), " and ", B.device().str(), ")");
-
-  // Per non-fixed group, its moments; per site, the (group, offset) pairs it feeds.
-  std::map<int, Moments> mom;
-  struct Feed { int group; int64_t offset; };
-  std::vector<std::vector<Feed>> feeds(spec.sites.size());
-  for (size_t si = 0; si < spec.sites.size(); ++si) {
-    int64_t off = 0;
-    for (int g : spec.sites[si].layout) {
-      const PermGroup& pg = spec.groups[size_t(g)];
-      if (!pg.fixed) {
-        feeds[si].push_back({g, off});
-        Moments& mg = mom[g];
-        if (!mg.cross.defined()) {
-          mg.d = pg.size;
-          for (auto* v : {&mg.sa, &mg.sb, &mg.saa, &mg.sbb}) v->assign(size_t(pg.size), 0.0);
-          mg.cross = Tensor::zeros({pg.size, pg.size}, DType::f64, dev);
-        }
-      }
-      off += pg.size;
-    }
+Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::DataLoader& loader, bool progress,
+                             SiteRule rule) {
+  std::vector<GroupStats> stats;
+  try {
+    stats = feature_stats(spec, {&A, &B}, loader, rule, progress);
+  } catch (const Error& e) {
+    throw Error(std::string("activation_matching: ") + e.what());
   }
-  for (size_t g = 0; g < spec.groups.size(); ++g)
-    PLEAS_CHECK(spec.groups[g].fixed || mom.count(int(g)), op, ": group ", spec.groups[g].name,
-                " appears at no activation site of the spec");
 
-  // A's forward holds its site outputs; B's forward accumulates each site against A's as it comes
-  // (so at most one model's activations of a batch are held at a time).
-  std::vector<Tensor> held(spec.sites.size());
-  std::vector<SiteSums> held_sums(spec.sites.size());
-  std::vector<int> seen_b(spec.sites.size(), 0);
-  auto value = [&](size_t si, const Tensor& in, const Tensor& out_t, const char* which) {
-    const ActSite& site = spec.sites[si];
-    Tensor out = site.input ? in : out_t;
-    if (site.channels_last && out.dim() >= 2) out = out.reshape({-1, out.size(-1)});  // [samples, C]
-    PLEAS_CHECK(out.dim() >= 2 && out.size(1) == spec.layout_size(site.layout), op, ": site ", site.path,
-                " of model ", which, " has ", site.input ? "input " : "output ", shape_str(out.shape()),
-                ", the spec expects ", spec.layout_size(site.layout), " channels on dim ",
-                site.channels_last ? "-1" : "1");
-    return site.relu ? relu(out) : out.clone();  // hooked tensors may be overwritten later
-  };
-  Hooks ha, hb;
-  for (size_t si = 0; si < spec.sites.size(); ++si) {
-    ha.add(spec.sites[si].path, [&, si](const std::string&, const Tensor& in, const Tensor& out) {
-      held[si] = value(si, in, out, "A");
-      held_sums[si] = site_sums(held[si]);
-    });
-    hb.add(spec.sites[si].path, [&, si](const std::string&, const Tensor& in, const Tensor& out) {
-      const ActSite& site = spec.sites[si];
-      PLEAS_CHECK(held[si].defined(), op, ": site ", site.path, " was reported by model B but not by model A");
-      const Tensor xb = value(si, in, out, "B");
-      PLEAS_CHECK(xb.shape() == held[si].shape(), op, ": site ", site.path, " is ", shape_str(held[si].shape()),
-                  " in A but ", shape_str(xb.shape()), " in B");
-      const SiteSums& ua = held_sums[si];
-      const SiteSums ub = site_sums(xb);
-      for (const Feed& f : feeds[si]) {
-        Moments& mg = mom.at(f.group);
-        for (size_t i = 0; i < size_t(mg.d); ++i) {
-          const size_t c = size_t(f.offset) + i;
-          mg.sa[i] += ua.s[c];
-          mg.sb[i] += ub.s[c];
-          mg.saa[i] += ua.ss[c];
-          mg.sbb[i] += ub.ss[c];
-        }
-        cross_accumulate(mg.cross, unit_samples(held[si], f.offset, mg.d), unit_samples(xb, f.offset, mg.d));
-        mg.n += ua.n;
-      }
-      held[si] = Tensor();
-      ++seen_b[si];
-    });
-  }
-  ForwardCtx ca, cb;
-  ca.hooks = &ha;
-  cb.hooks = &hb;
-
-  Progress bar(progress);
-  loader.start_epoch(0);
-  data::Batch batch;
-  int64_t batches = 0;
-  while (loader.next(batch)) {
-    const Tensor x = batch.images.to(dev);
-    std::fill(seen_b.begin(), seen_b.end(), 0);
-    A.forward(x, ca);
-    B.forward(x, cb);
-    for (size_t si = 0; si < spec.sites.size(); ++si)
-      PLEAS_CHECK(seen_b[si] == 1, op, ": site ", spec.sites[si].path, " was reported ", seen_b[si],
-                  " times by model B in one forward (expected once)");
-    ++batches;
-    bar.update(batches == loader.num_batches(), "  activation matching: batch %lld/%lld",
-               static_cast<long long>(batches), static_cast<long long>(loader.num_batches()));
-  }
-  PLEAS_CHECK(batches > 0, op, ": the loader produced no batches");
-
-  // corr[i][j] = (E[xa_i xb_j] − μa_i μb_j) / (σa_i σb_j + 1e-12), σ² = E[x²] − μ² (clamped at 0).
+  // corr_g = the cross block of the (A, B) correlation: A's unit i (row i), B's unit j (column d + j).
   Matching m;
   m.perms = identity_perms(spec);
   m.similarity.resize(spec.groups.size());
   for (size_t g = 0; g < spec.groups.size(); ++g)
     m.similarity[g].assign(size_t(spec.groups[g].size), 1.0);  // fixed groups: identity, not measured
   std::map<int, std::vector<double>> corrs;
-  for (auto& [g, mg] : mom) {
-    const int64_t d = mg.d;
-    const double n = mg.n;
-    const auto &sa = mg.sa, &sb = mg.sb, &saa = mg.saa, &sbb = mg.sbb;
-    std::vector<double> corr = mg.cross.to_double_vector();
-    const size_t du = size_t(d);
-    std::vector<double> ma(du), mb(du), da(du), db(du);
-    for (size_t i = 0; i < size_t(d); ++i) {
-      ma[i] = sa[i] / n;
-      mb[i] = sb[i] / n;
-      da[i] = std::sqrt(std::max(saa[i] / n - ma[i] * ma[i], 0.0));
-      db[i] = std::sqrt(std::max(sbb[i] / n - mb[i] * mb[i], 0.0));
-    }
-    for (size_t i = 0; i < size_t(d); ++i)
-      for (size_t j = 0; j < size_t(d); ++j) {
-        double& c = corr[i * size_t(d) + j];
-        c = (c / n - ma[i] * mb[j]) / (da[i] * db[j] + 1e-12);
-      }
-    corrs[g] = std::move(corr);
+  for (size_t g = 0; g < spec.groups.size(); ++g) {
+    if (spec.groups[g].fixed) continue;
+    const size_t d = size_t(stats[g].d), w = 2 * d;
+    const std::vector<double>& full = stats[g].corr;
+    std::vector<double> corr(d * d);
+    for (size_t i = 0; i < d; ++i)
+      for (size_t j = 0; j < d; ++j) corr[i * d + j] = full[i * w + d + j];
+    corrs[int(g)] = std::move(corr);
   }
   // Assignments: plain groups alone; head groups with their followers (two-level rule).
   for (auto& [g, corr] : corrs) {

@@ -18,6 +18,7 @@
 
 #include "data/loader.h"
 #include "models/model.h"
+#include "pleas/feature_stats.h"
 #include "pleas/perm_spec.h"
 
 namespace pleas {
@@ -55,16 +56,19 @@ std::vector<double> weight_matching_cost(const PermSpec& spec, const TensorDict&
                                          const std::vector<std::vector<int64_t>>& perms, int group,
                                          Device dev = Device::cpu());
 
-// Activation matching over every batch of `loader` (restarted at epoch 0). A and B see the same
-// batches; at every site of the spec (ReLU applied when site.relu) each non-fixed group's channels
-// give samples x ∈ R^d (one per image and pixel) pooled over all sites where the group appears. In
-// float64: n, Σxa, Σxb, Σxa², Σxb² and Σ xaᵀxb, then
-//   corr[i][j] = (E[xa_i xb_j] − μa_i μb_j) / (σa_i σb_j + 1e-12),
-// perms[g] = argmax_P Σ_i corr[i][P(i)], similarity[g][i] = corr[i][perms[g][i]] (fixed groups,
-// never matched nor measured: identity and 1).
+// Activation matching over every batch of `loader` (restarted at epoch 0): the cross block of
+// feature_stats' correlation of (A, B) (pleas/feature_stats.h). A and B see the same batches; at
+// every site of the spec (ReLU applied when site.relu) each non-fixed group's channels give samples
+// x ∈ R^d (one per image and pixel, or token) of each model, and
+//   rule pooled (the default): samples pooled over all sites where the group appears,
+//     corr[i][j] = (E[xa_i xb_j] − μa_i μb_j) / (σa_i σb_j + 1e-12) in float64;
+//   rule per_site: that correlation on each site's samples alone, averaged over the group's sites;
+// perms[g] = argmax_P Σ_i corr[i][P(i)] (head groups: the two-level head rule with their
+// followers), similarity[g][i] = corr[i][perms[g][i]] (fixed groups, never matched nor measured:
+// identity and 1).
 // (The released PLeaS code kept only the last batch's statistics; these are over all batches.)
 // Runs on the models' device; a progress line per batch goes to stderr when `progress`.
 Matching activation_matching(const PermSpec& spec, Model& A, Model& B, data::DataLoader& loader,
-                             bool progress = true);
+                             bool progress = true, SiteRule rule = SiteRule::pooled);
 
 }  // namespace pleas

@@ -1,6 +1,7 @@
 // Matching: weight matching (Git Re-Basin coordinate descent) and activation matching recover a
 // known permutation of a model, exactly and under noise; costs and correlations agree with plain
-// double loops over the state dicts / hooked activations; results are deterministic.
+// double loops over the state dicts / hooked activations; activation matching is the cross block of
+// feature_stats' correlation under either site rule; results are deterministic.
 #include <cmath>
 #include <random>
 
@@ -410,6 +411,53 @@ TEST(ActivationMatching, Deterministic) {
   EXPECT_EQ(a.objective, b.objective);
 }
 
+// Activation matching is feature_stats of (A, B): its correlation is the cross block (A's unit i,
+// B's unit d + j) of the two-model correlation, under either site rule; the perms are its
+// assignment, the similarities its matched entries (bit for bit).
+TEST(ActivationMatching, IsTheCrossBlockOfFeatureStats) {
+  Fixture f = load("cifar_resnet20");
+  auto B = model_from(permute_state(f.spec, noisy(f.state, 0.3, 800), random_perms(f.spec, 18)), *f.model);
+  auto loader = random_loader(32);
+  for (SiteRule rule : {SiteRule::pooled, SiteRule::per_site}) {
+    const Matching m = activation_matching(f.spec, *f.model, *B, *loader, false, rule);
+    const std::vector<GroupStats> st = feature_stats(f.spec, {f.model.get(), B.get()}, *loader, rule, false);
+    double objective = 0;
+    for (size_t g = 0; g < f.spec.groups.size(); ++g) {
+      const int64_t d = f.spec.groups[g].size;
+      if (f.spec.groups[g].fixed) {
+        EXPECT_EQ(m.perms[g], identity_perms(f.spec)[g]);
+        EXPECT_EQ(m.similarity[g], std::vector<double>(size_t(d), 1.0));
+        continue;
+      }
+      std::vector<double> cross(static_cast<size_t>(d * d));
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < d; ++j) cross[size_t(i * d + j)] = st[g].corr[size_t(i * 2 * d + d + j)];
+      const Assignment a = solve_assignment(cross, d, true);
+      EXPECT_EQ(m.perms[g], a.col_of_row) << site_rule_name(rule) << " " << f.spec.groups[g].name;
+      std::vector<double> sim(static_cast<size_t>(d));
+      for (int64_t i = 0; i < d; ++i) sim[size_t(i)] = cross[size_t(i * d + m.perms[g][size_t(i)])];
+      EXPECT_EQ(m.similarity[g], sim) << site_rule_name(rule) << " " << f.spec.groups[g].name;
+      objective += a.cost;
+    }
+    EXPECT_NEAR(m.objective, objective, 1e-9 * std::fabs(objective));
+  }
+  // The rules differ (the streams have several sites).
+  EXPECT_NE(activation_matching(f.spec, *f.model, *B, *loader, false, SiteRule::per_site).similarity,
+            activation_matching(f.spec, *f.model, *B, *loader, false).similarity);
+}
+
+TEST(ActivationMatching, PerSiteRecoversPermutation) {
+  Fixture f = load("cifar_resnet20");
+  const Perms P = random_perms(f.spec, 19);
+  auto B = model_from(permute_state(f.spec, f.state, P), *f.model);
+  auto loader = random_loader(32);
+  const Matching m = activation_matching(f.spec, *f.model, *B, *loader, false, SiteRule::per_site);
+  EXPECT_EQ(m.perms, inverse(P));
+  for (size_t g = 0; g < f.spec.groups.size(); ++g)
+    EXPECT_TRUE(test::all_close(m.similarity[g], std::vector<double>(m.similarity[g].size(), 1.0), 1e-6, 0))
+        << f.spec.groups[g].name;
+}
+
 TEST(ActivationMatching, Errors) {
   Fixture f = load("cifar_resnet20");
   auto r18 = load_model(golden("resnet18_w12"));
@@ -421,6 +469,7 @@ TEST(ActivationMatching, Errors) {
     FAIL() << "mismatched model B accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("activation_matching"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("of model 1 has output"), std::string::npos) << e.what();
   }
 }
 
