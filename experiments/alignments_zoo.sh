@@ -3,10 +3,12 @@
 #   bash experiments/alignments_zoo.sh [OUT_DIR] [PART...]   (default experiments/results/2026-12-04,
 #                                                             parts: pair c5 many restarts rules)
 # pair:     the method table on r20_akamaster + r20_lrh2000 (same label space)
-# c5:       the same on the 5 + 5 pair r20c5a_lrh2000 + r20c5b_lrh2000 (joint and per-task accuracy)
+# c5:       the same (budgets 1.0, 1.5, 1.8) on the 5 + 5 pair r20c5a_lrh2000 + r20c5b_lrh2000
+#           (one head per parent; joint and per-task accuracy)
 # many:     merging 2, 3 and 4 independent ResNet-20s (Permute, CCA, ZipIt!, each with and without
 #           PLeaS's least squares) and the N-model ensembles
-# restarts: weight matching with --restarts 6 vs every single seed (the matching lottery)
+# restarts: PLeaS at 1.0 with --restarts 6 (the matching lottery): every restart's label-free score
+#           and, for the record only, its test accuracy
 # rules:    activation matching, pooled moments vs per-site correlations
 # Needs the build (build/bin/pleas), Debian's python3-torch (checkpoint conversion) and ../shared.
 # Merge data: the first 200 training images per class; test: all 10,000 test images; seed 0.
@@ -18,7 +20,7 @@ PARTS=${*:-pair c5 many restarts rules}
 Z=../shared/data/zoo
 D=../shared/data/cifar10
 W=${PLEAS_WORK:-/tmp/pleas_zoo}
-P=./build/bin/pleas
+P=${PLEAS_BIN:-./build/bin/pleas}
 mkdir -p "$OUT" "$W"
 C10=airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck
 conv() {  # conv NAME CLASSES
@@ -36,15 +38,18 @@ COMMON="--data $D/train --per-class 200 --eval-data $D/test"
 # same alignment followed by PLeaS's least squares (+ BN recompute).
 rows="parent:a parent:b ensemble"
 for m in weight zipit cca; do rows="$rows permute:$m:1.0 pleas:$m:1.0"; done
-for b in 1.2 1.5 1.8; do
-  for meth in permute pleas; do
+budget_rows() {  # budget_rows B...: every method that applies above 1, with and without least squares
+  for b in "$@"; do for meth in permute pleas; do
     rows="$rows $meth:weight:$b $meth:zipit:$b $meth:zipit:$b:prefix $meth:cca:$b:prefix"
-  done
-done
+  done; done
+}
+base_rows=$rows
 for part in $PARTS; do case $part in
 pair)
+  rows=$base_rows; budget_rows 1.2 1.5 1.8
   $P table --a "$R1" --b "$R2" $COMMON --rows $rows --json "$OUT/pair_table.json" | tee "$OUT/pair_table.txt" ;;
 c5)
+  rows=$base_rows; budget_rows 1.5 1.8
   $P table --a "$C5A" --b "$C5B" $COMMON --rows $rows --json "$OUT/c5_table.json" | tee "$OUT/c5_table.txt" ;;
 many)
   models=("$R1" "$R2" "$R3" "$R4")
@@ -58,17 +63,13 @@ many)
     done; done
   done ;;
 restarts)
-  for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32" "r20c5a_lrh2000 r20c5b_lrh2000"; do
+  for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32"; do
     set -- $pair
-    for s in 0 1 2 3 4 5; do
-      $P merge --a "$W/$1.safetensors" --b "$W/$2.safetensors" --method pleas --match weight --match-seed $s $COMMON \
-          --quiet --json "$OUT/restart_${1}_${2}_seed$s.json"
-    done
     $P merge --a "$W/$1.safetensors" --b "$W/$2.safetensors" --method pleas --match weight --restarts 6 $COMMON \
-        --quiet --json "$OUT/restart_${1}_${2}_best_of_6.json"
+        --quiet --json "$OUT/restarts_${1}_${2}.json"
   done ;;
 rules)
-  for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32" "r20c5a_lrh2000 r20c5b_lrh2000"; do
+  for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32"; do
     set -- $pair
     for rule in pooled per_site; do for meth in permute pleas; do
       $P merge --a "$W/$1.safetensors" --b "$W/$2.safetensors" --method $meth --match activation --act-rule $rule \

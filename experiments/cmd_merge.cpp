@@ -134,6 +134,7 @@ Command add_merge(CLI::App& app) {
     o.merge_groups = m.merge_groups;
     o.restarts = m.restarts;
     o.match_seed = m.match_seed;
+    o.keep_restart_models = m.restarts > 1 && !m.eval_data.empty();
     if (m.restarts > 1)
       o.score_data = data::per_class_subset(full_ds, size_t(m.score_per_class), size_t(m.skip + m.per_class));
     o.ratio = m.ratio;
@@ -184,6 +185,15 @@ Command add_merge(CLI::App& app) {
     if (!r.restarts.empty()) {
       nlohmann::json rs = nlohmann::json::array();
       for (auto& x : r.restarts) rs.push_back({{"seed", x.seed}, {"objective", x.objective}, {"ensemble_gap", x.score}});
+      if (!r.restart_models.empty()) {  // every restart's test accuracy, for the record (not used to choose)
+        auto ds = open_dataset(m.eval_data);
+        EvalOptions eo;
+        eo.device = dev;
+        eo.threads = m.threads;
+        eo.progress = false;
+        for (size_t i = 0; i < r.restart_models.size(); ++i)
+          rs[i]["top1"] = evaluate(*r.restart_models[i], ds, model_transform(*r.restart_models[i]), eo).top1;
+      }
       j["restarts"] = rs;
       j["best_restart"] = r.best_restart;
     }

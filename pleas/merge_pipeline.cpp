@@ -411,6 +411,7 @@ MergeOutcome merge_models(const std::vector<Model*>& parents, std::shared_ptr<co
   PLEAS_CHECK(opt.score_data && opt.score_data->size() > 0, "merge: --restarts needs held-out score images");
   MergeOutcome best;
   std::vector<MergeOutcome::Restart> runs;
+  std::vector<std::unique_ptr<Model>> kept;
   int best_i = -1;
   double total = 0;
   for (int r = 0; r < opt.restarts; ++r) {
@@ -421,11 +422,14 @@ MergeOutcome merge_models(const std::vector<Model*>& parents, std::shared_ptr<co
     if (opt.progress)
       std::fprintf(stderr, "  restart %d/%d (seed %llu): matching objective %.6g, ensemble gap %.6g\n", r + 1,
                    opt.restarts, (unsigned long long)(seed0 + uint64_t(r)), o.objective_, score);
+    if (opt.keep_restart_models)  // a copy: the best one's model moves into the outcome
+      kept.push_back(build_model(o.model->state_dict(), o.model->metadata, opt.device, "restart"));
     if (best_i < 0 || score < runs[size_t(best_i)].score) {
       best_i = r;
       best = std::move(o);
     }
   }
+  if (opt.keep_restart_models) best.restart_models = std::move(kept);
   best.restarts = runs;
   best.best_restart = best_i;
   best.total_s = total;

@@ -38,7 +38,8 @@ struct MergeOptions {
   // `score_data` (held-out merge images, no labels) by the mean squared difference between the
   // merged model's and the ensemble's logits; the best is kept.
   int restarts = 1;
-  int64_t match_seed = -1;           // seed of weight matching's visiting order (< 0: `seed`)
+  int64_t match_seed = -1;
+  bool keep_restart_models = false;  // return every restart's merged model (to evaluate them all)           // seed of weight matching's visiting order (< 0: `seed`)
   std::shared_ptr<const data::Dataset> score_data;
   double ratio = -1;                 // fraction of each group's units kept separate
   double budget = -1;                // parameter footprint × one parent (uniform ratio)
@@ -65,6 +66,7 @@ struct MergeOutcome {
   struct Restart { uint64_t seed; double objective, score; };
   std::vector<Restart> restarts;     // restarts > 1: every matching, its score; the kept one is best_restart
   int best_restart = -1;
+  std::vector<std::unique_ptr<Model>> restart_models;  // keep_restart_models: per restart (the best one moved to `model`)
   double objective_ = 0;             // the matching's objective (weight matching: Σ⟨A, PB⟩)
 };
 
