@@ -14,35 +14,16 @@
 #include "pleas/least_squares.h"
 #include "pleas/partial_merge.h"
 #include "pleas/zipit.h"
-#include "test_util.h"
+#include "resnet_fixture.h"
 #include "vit_fixture.h"
 
 using namespace pleas;
 
 namespace {
 
-std::unique_ptr<Model> golden() {
-  auto m = load_model(std::string(PLEAS_SOURCE_DIR) + "/tests/goldens/cifar_resnet20.weights.safetensors");
-  canonicalize(*m);
-  return m;
-}
-
-// The golden with every conv/linear weight perturbed (a different network).
-std::unique_ptr<Model> perturbed(Model& a, uint64_t seed, double noise) {
-  TensorDict s = a.state_dict();
-  for (auto& [name, t] : s)
-    if (t.dtype() == DType::f32 && t.dim() >= 2)
-      t = add(t, mul(rand_normal(t.shape(), seed++), Tensor::full({1}, noise * std::sqrt(2.0 / double(t.numel() / t.size(0))))));
-  return build_model(s, a.metadata, Device::cpu(), "perturbed");
-}
-
-std::vector<std::vector<int64_t>> random_perms(const PermSpec& spec, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  auto p = identity_perms(spec);
-  for (size_t g = 0; g < spec.groups.size(); ++g)
-    if (!spec.groups[g].fixed) std::shuffle(p[g].begin(), p[g].end(), rng);
-  return p;
-}
+using test::perturbed;
+using test::random_perms;
+std::unique_ptr<Model> golden() { return test::golden_resnet20(); }
 
 std::vector<std::vector<double>> random_sim(const PermSpec& spec, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -299,18 +280,33 @@ data::DataLoader random_loader(size_t n, int64_t batch) {
   return data::DataLoader(std::make_shared<data::RandomImageDataset>(n), data::Transform::cifar(), batch, 1);
 }
 
+// The golden and a perturbed copy (or, with `self`, an exact copy), with their feature statistics.
+struct StatsPair {
+  std::unique_ptr<Model> a, b;
+  PermSpec spec;
+  std::vector<GroupStats> st;
+  data::DataLoader ld = random_loader(4, 2);
+  explicit StatsPair(bool self = false) : a(golden()) {
+    b = self ? build_model(a->state_dict(), a->metadata, Device::cpu(), "copy") : perturbed(*a, 50, 0.3);
+    spec = perm_spec(*a);
+    st = feature_stats(spec, {a.get(), b.get()}, ld, SiteRule::pooled, false);
+  }
+  std::vector<int64_t> full_k() const {
+    std::vector<int64_t> k;
+    for (auto& g : spec.groups) k.push_back(g.size);
+    return k;
+  }
+};
+
 }  // namespace
 
 // ZipIt! with zero merges per group is both networks side by side: the ensemble's logits.
 TEST(AlignmentMaps, ZipItZeroMergesIsTheEnsemble) {
-  auto a = golden();
-  auto b = perturbed(*a, 50, 0.3);
-  const PermSpec spec = perm_spec(*a);
-  auto ld = random_loader(4, 2);
-  const auto st = feature_stats(spec, {a.get(), b.get()}, ld, SiteRule::pooled, false);
-  std::vector<int64_t> k;
-  for (auto& g : spec.groups) k.push_back(g.fixed ? g.size : 1);  // placeholder k; maps replace the groups
-  MergePlan plan = plan_from_stats(spec, st, [](const GroupStats& s, int64_t d) { return zipit_maps(s.cov, d, 2, 0); }, k);
+  StatsPair s;
+  auto &a = s.a, &b = s.b;
+  const PermSpec& spec = s.spec;
+  const auto& st = s.st;
+  MergePlan plan = plan_from_stats(spec, st, [](const GroupStats& g, int64_t d) { return zipit_maps(g.cov, d, 2, 0); }, s.full_k());
   for (auto& g : plan.groups)
     if (!g.maps.empty()) EXPECT_EQ(g.width(), 2 * g.d);
   auto m = build_plan(spec, plan, {a.get(), b.get()});
@@ -324,14 +320,10 @@ TEST(AlignmentMaps, ZipItZeroMergesIsTheEnsemble) {
 
 // CCA Merge of a model with itself returns the model (the maps are the identity up to rounding).
 TEST(AlignmentMaps, CcaSelfMergeIsTheModel) {
-  auto a = golden();
-  auto b = build_model(a->state_dict(), a->metadata, Device::cpu(), "copy");
-  const PermSpec spec = perm_spec(*a);
-  auto ld = random_loader(4, 2);
-  const auto st = feature_stats(spec, {a.get(), b.get()}, ld, SiteRule::pooled, false);
-  std::vector<int64_t> k;
-  for (auto& g : spec.groups) k.push_back(g.size);
-  MergePlan plan = plan_from_stats(spec, st, [](const GroupStats& s, int64_t d) { return cca_maps(s.cov, d, 2); }, k);
+  StatsPair s(true);
+  auto &a = s.a, &b = s.b;
+  const PermSpec& spec = s.spec;
+  MergePlan plan = plan_from_stats(spec, s.st, [](const GroupStats& g, int64_t d) { return cca_maps(g.cov, d, 2); }, s.full_k());
   auto m = build_plan(spec, plan, {a.get(), b.get()});
   EXPECT_EQ(m->num_params(), a->num_params());
   Tensor x = test::random_tensor({3, 3, 32, 32}, 6);
@@ -341,17 +333,14 @@ TEST(AlignmentMaps, CcaSelfMergeIsTheModel) {
 // Least squares after ZipIt! (partial: 60 % of the full zip's merges, so some units are kept
 // separate and the layers have row blocks) and after CCA, against the plain-loop reference.
 TEST(AlignmentMaps, LeastSquaresAfterZipItAndCcaMatchesDenseReference) {
-  auto a = golden();
-  auto b = perturbed(*a, 50, 0.3);
-  const PermSpec spec = perm_spec(*a);
-  auto ld = random_loader(4, 2);
-  const auto st = feature_stats(spec, {a.get(), b.get()}, ld, SiteRule::pooled, false);
-  std::vector<int64_t> k;
-  for (auto& g : spec.groups) k.push_back(g.size);
+  StatsPair s;
+  auto &a = s.a, &b = s.b;
+  const PermSpec& spec = s.spec;
+  auto& ld = s.ld;
   for (int which = 0; which < 2; ++which) {
-    MergePlan plan = plan_from_stats(spec, st, [which](const GroupStats& s, int64_t d) {
-      return which == 0 ? zipit_maps(s.cov, d, 2, (6 * d) / 10) : cca_maps(s.cov, d, 2);
-    }, k);
+    MergePlan plan = plan_from_stats(spec, s.st, [which](const GroupStats& g, int64_t d) {
+      return which == 0 ? zipit_maps(g.cov, d, 2, (6 * d) / 10) : cca_maps(g.cov, d, 2);
+    }, s.full_k());
     auto m = build_plan(spec, plan, {a.get(), b.get()});
     LsqOptions opt;
     opt.ridge = 1e-6;

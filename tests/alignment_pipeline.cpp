@@ -9,35 +9,15 @@
 #include "models/model_io.h"
 #include "pleas/least_squares.h"
 #include "pleas/merge_pipeline.h"
-#include "test_util.h"
+#include "resnet_fixture.h"
 
 using namespace pleas;
 
 namespace {
 
-std::unique_ptr<Model> golden() {
-  auto m = load_model(std::string(PLEAS_SOURCE_DIR) + "/tests/goldens/cifar_resnet20.weights.safetensors");
-  canonicalize(*m);
-  return m;
-}
-
-// The model with a random function-preserving permutation of every group.
-std::unique_ptr<Model> permuted_copy(Model& m, uint64_t seed) {
-  const PermSpec spec = perm_spec(m);
-  std::mt19937_64 rng(seed);
-  auto p = identity_perms(spec);
-  for (size_t g = 0; g < spec.groups.size(); ++g)
-    if (!spec.groups[g].fixed) std::shuffle(p[g].begin(), p[g].end(), rng);
-  return build_model(permute_state(spec, m.state_dict(), p), m.metadata, Device::cpu(), "permuted copy");
-}
-
-std::unique_ptr<Model> perturbed(Model& a, uint64_t seed, double noise) {
-  TensorDict s = a.state_dict();
-  for (auto& [name, t] : s)
-    if (t.dtype() == DType::f32 && t.dim() >= 2)
-      t = add(t, mul(rand_normal(t.shape(), seed++), Tensor::full({1}, noise * std::sqrt(2.0 / double(t.numel() / t.size(0))))));
-  return build_model(s, a.metadata, Device::cpu(), "perturbed");
-}
+using test::golden_resnet20;
+using test::perturbed;
+using test::permuted_copy;
 
 MergeOptions quiet(const std::string& method, const std::string& match) {
   MergeOptions o;
@@ -58,7 +38,7 @@ std::shared_ptr<const data::Dataset> images(size_t n, uint64_t seed = 0) {
 // Three permuted copies of one model: MergeMany finds their common coordinates, so the average is
 // the model itself (with its BatchNorm statistics recomputed on the merge data, as the merge does).
 TEST(AlignmentPipeline, MergeManyOfPermutedCopiesIsTheModel) {
-  auto g = golden();
+  auto g = golden_resnet20();
   auto c1 = permuted_copy(*g, 1), c2 = permuted_copy(*g, 2);
   auto ref = build_model(g->state_dict(), g->metadata, Device::cpu(), "reference");
   auto data = images(8);
@@ -79,7 +59,7 @@ TEST(AlignmentPipeline, MergeManyOfPermutedCopiesIsTheModel) {
 // Three different models: the merge is their aligned average, least squares then moves it towards
 // the three-model ensemble on the merge data (measured: gap 0.70x the average's with 16 images).
 TEST(AlignmentPipeline, ThreeModelLeastSquaresApproachesTheEnsemble) {
-  auto g = golden();
+  auto g = golden_resnet20();
   auto b = perturbed(*permuted_copy(*g, 5), 20, 0.5), c = perturbed(*permuted_copy(*g, 6), 40, 0.5);
   auto data = images(8);
   std::vector<Model*> ps = {g.get(), b.get(), c.get()};
@@ -98,7 +78,7 @@ TEST(AlignmentPipeline, ThreeModelLeastSquaresApproachesTheEnsemble) {
 
 // Restarts: the kept merge is the one with the smallest ensemble gap on the score images.
 TEST(AlignmentPipeline, RestartsKeepTheSmallestEnsembleGap) {
-  auto a = golden();
+  auto a = golden_resnet20();
   auto b = perturbed(*permuted_copy(*a, 3), 30, 1.0);
   auto data = images(8), score = images(6, 99);
   MergeOptions o = quiet("permute", "weight");
@@ -124,7 +104,7 @@ TEST(AlignmentPipeline, RestartsKeepTheSmallestEnsembleGap) {
 // Partial zipping: j groups merged in forward order, the rest kept separate; more groups, fewer
 // parameters; a budget picks the fewest merged groups that fit.
 TEST(AlignmentPipeline, PrefixPartialMergesTheFirstGroups) {
-  auto a = golden();
+  auto a = golden_resnet20();
   auto b = perturbed(*permuted_copy(*a, 3), 30, 0.5);
   auto data = images(4);
   double last = 1e30;
@@ -155,7 +135,7 @@ TEST(AlignmentPipeline, PrefixPartialMergesTheFirstGroups) {
 }
 
 TEST(AlignmentPipeline, UncoveredRequestsFailClearly) {
-  auto a = golden();
+  auto a = golden_resnet20();
   auto b = perturbed(*a, 30, 0.5), c = perturbed(*a, 60, 0.5);
   auto data = images(4);
   auto fails_with = [&](std::vector<Model*> ps, MergeOptions o, const std::string& what) {

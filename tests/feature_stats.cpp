@@ -12,43 +12,17 @@
 #include "kernels/ops.h"
 #include "models/model_io.h"
 #include "pleas/feature_stats.h"
-#include "test_util.h"
+#include "resnet_fixture.h"
 #include "vit_fixture.h"
 
 using namespace pleas;
+using test::noisy;
+using test::golden_path;
+using test::random_perms;
 
 namespace {
 
 using Perms = std::vector<std::vector<int64_t>>;
-
-std::string golden(const std::string& name) {
-  return std::string(PLEAS_SOURCE_DIR) + "/tests/goldens/" + name + ".weights.safetensors";
-}
-
-Perms random_perms(const PermSpec& s, uint64_t seed) {
-  Perms p = identity_perms(s);
-  std::mt19937_64 rng(seed);
-  for (size_t g = 0; g < p.size(); ++g)
-    if (!s.groups[g].fixed) std::shuffle(p[g].begin(), p[g].end(), rng);
-  return p;
-}
-
-// Additive noise of `scale` times each tensor's RMS; BN running variances multiplicative (1 ± scale).
-TensorDict noisy(const TensorDict& s, double scale, uint64_t seed) {
-  TensorDict out = s;
-  for (auto& [name, t] : out) {
-    if (t.dtype() != DType::f32) continue;
-    std::vector<double> v = test::host(t);
-    const std::vector<double> u = test::host(test::random_tensor(t.shape(), seed++));
-    double rms = 0;
-    for (double x : v) rms += x * x;
-    rms = std::sqrt(rms / double(v.size()));
-    const bool var = name.find("running_var") != std::string::npos;
-    for (size_t i = 0; i < v.size(); ++i) v[i] = var ? v[i] * (1 + scale * u[i]) : v[i] + scale * rms * u[i];
-    t = Tensor::from_vector(v, t.shape()).to(DType::f32);
-  }
-  return out;
-}
 
 // The CIFAR ResNet-20 golden and noisy permuted copies of it (different units, correlated).
 struct Zoo {
@@ -63,7 +37,7 @@ struct Zoo {
 
 Zoo resnet20_zoo(int n, Device dev = Device::cpu()) {
   Zoo z;
-  auto a = load_model(golden("cifar_resnet20"));
+  auto a = load_model(golden_path("cifar_resnet20"));
   canonicalize(*a);
   z.spec = perm_spec(*a);
   const TensorDict sa = a->state_dict();
@@ -388,7 +362,7 @@ TEST(FeatureStats, Errors) {
   test::expect_error_naming([&] { feature_stats(cut, z.first(2), *loader, SiteRule::per_site, false); }, op,
                             "group layer1.0.inner appears at no activation site");
   // Another architecture as model 1: its first site has other channels.
-  auto r18 = load_model(golden("resnet18_w12"));
+  auto r18 = load_model(golden_path("resnet18_w12"));
   test::expect_error_naming(
       [&] { feature_stats(z.spec, {z.models[0].get(), r18.get()}, *loader, SiteRule::pooled, false); }, op,
       "of model 1 has output");

@@ -10,17 +10,16 @@
 #include "models/model_io.h"
 #include "pleas/lap.h"
 #include "pleas/matching.h"
-#include "test_util.h"
+#include "resnet_fixture.h"
 
 using namespace pleas;
+using test::noisy;
+using test::golden_path;
+using test::random_perms;
 
 namespace {
 
 using Perms = std::vector<std::vector<int64_t>>;
-
-std::string golden(const std::string& name) {
-  return std::string(PLEAS_SOURCE_DIR) + "/tests/goldens/" + name + ".weights.safetensors";
-}
 
 struct Fixture {
   std::unique_ptr<Model> model;
@@ -30,19 +29,11 @@ struct Fixture {
 
 Fixture load(const std::string& name) {
   Fixture f;
-  f.model = load_model(golden(name));
+  f.model = load_model(golden_path(name));
   canonicalize(*f.model);
   f.spec = perm_spec(*f.model);
   f.state = f.model->state_dict();
   return f;
-}
-
-Perms random_perms(const PermSpec& s, uint64_t seed) {
-  Perms p = identity_perms(s);
-  std::mt19937_64 rng(seed);
-  for (size_t g = 0; g < p.size(); ++g)
-    if (!s.groups[g].fixed) std::shuffle(p[g].begin(), p[g].end(), rng);
-  return p;
 }
 
 Perms inverse(const Perms& p) {
@@ -50,25 +41,6 @@ Perms inverse(const Perms& p) {
   for (size_t g = 0; g < p.size(); ++g)
     for (size_t i = 0; i < p[g].size(); ++i) q[g][size_t(p[g][i])] = int64_t(i);
   return q;
-}
-
-// Additive noise of `scale` times each tensor's RMS (uniform in ±scale·rms); BN running variances
-// get multiplicative noise (1 ± scale) so that they stay positive. Index tensors are kept.
-TensorDict noisy(const TensorDict& s, double scale, uint64_t seed) {
-  TensorDict out = s;
-  for (auto& [name, t] : out) {
-    if (t.dtype() != DType::f32) continue;
-    std::vector<double> v = test::host(t);
-    std::vector<double> u = test::host(test::random_tensor(t.shape(), seed++));
-    double rms = 0;
-    for (double x : v) rms += x * x;
-    rms = std::sqrt(rms / double(v.size()));
-    const std::string suffix = "running_var";
-    const bool var = name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    for (size_t i = 0; i < v.size(); ++i) v[i] = var ? v[i] * (1 + scale * u[i]) : v[i] + scale * rms * u[i];
-    t = Tensor::from_vector(v, t.shape()).to(DType::f32);
-  }
-  return out;
 }
 
 void expect_same_state(const TensorDict& got, const TensorDict& ref) {
@@ -460,7 +432,7 @@ TEST(ActivationMatching, PerSiteRecoversPermutation) {
 
 TEST(ActivationMatching, Errors) {
   Fixture f = load("cifar_resnet20");
-  auto r18 = load_model(golden("resnet18_w12"));
+  auto r18 = load_model(golden_path("resnet18_w12"));
   auto loader = random_loader(32);
   // A spec of another architecture: its sites do not fit the models.
   EXPECT_THROW(activation_matching(perm_spec(*r18), *f.model, *f.model, *loader, false), Error);

@@ -174,6 +174,23 @@ inline std::string shared_dir() {
   return std::filesystem::is_directory(p) ? p.string() : std::string();
 }
 
+// Population covariance of features f[feature][sample] (row-major n × n), by plain loops.
+inline std::vector<double> covariance(const std::vector<std::vector<double>>& f) {
+  const size_t n = f.size(), t = f[0].size();
+  std::vector<double> mean(n, 0.0), c(n * n);
+  for (size_t i = 0; i < n; ++i) {
+    for (double v : f[i]) mean[i] += v;
+    mean[i] /= double(t);
+  }
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (size_t k = 0; k < t; ++k) s += (f[i][k] - mean[i]) * (f[j][k] - mean[j]);
+      c[i * n + j] = s / double(t);
+    }
+  return c;
+}
+
 }  // namespace pleas::test
 
 #define PLEAS_SKIP_WITHOUT_CUDA()                                                     \

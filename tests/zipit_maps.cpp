@@ -16,22 +16,7 @@ using namespace pleas;
 namespace {
 
 using Samples = std::vector<std::vector<double>>;  // [feature][sample]
-
-std::vector<double> covariance(const Samples& f) {
-  const size_t n = f.size(), t = f[0].size();
-  std::vector<double> mean(n, 0.0), c(n * n);
-  for (size_t i = 0; i < n; ++i) {
-    for (double v : f[i]) mean[i] += v;
-    mean[i] /= double(t);
-  }
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < n; ++j) {
-      double s = 0;
-      for (size_t k = 0; k < t; ++k) s += (f[i][k] - mean[i]) * (f[j][k] - mean[j]);
-      c[i * n + j] = s / double(t);
-    }
-  return c;
-}
+using test::covariance;
 
 std::vector<double> gaussian(std::mt19937_64& rng, size_t t) {
   std::normal_distribution<double> g;
