@@ -118,8 +118,9 @@ Command add_table(CLI::App& app) {
       }
       std::fflush(stdout);
       out.push_back(j);
+      // Rewritten after every row: a long table that is interrupted keeps the rows it finished.
+      if (!json.empty()) write_text_atomic(json, out.dump(2) + "\n", "table --json");
     }
-    if (!json.empty()) write_text_atomic(json, out.dump(2) + "\n", "table --json");
     return 0;
   }};
 }
