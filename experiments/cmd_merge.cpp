@@ -19,7 +19,7 @@ namespace {
 struct MergeArgs {
   std::string a, b, method = "pleas", match = "weight", data, out, eval_data, json, k_file, device = "cpu";
   std::string objective = "ensemble", loo, metric = "params", norm_inputs = "merged";
-  std::string act_rule = "pooled", partial = "units";
+  std::string act_rule = "per_site", partial = "units";
   std::vector<std::string> models;
   double ratio = -1, budget = -1, ridge = 1e-5, zipit_alpha = 0.3, zipit_beta = 0.125, cca_gamma = -1;
   int64_t per_class = 200, skip = 0, batch = 100, max_positions = 0, merge_groups = -1, score_per_class = 20;
@@ -63,7 +63,7 @@ Command add_merge(CLI::App& app) {
   sub->add_option("--method", m.method, "pleas | permute | average | regmean | ensemble");
   sub->add_option("--match", m.match, "alignment: weight | activation (permutations), zipit (ZipIt!), cca (CCA Merge)")
       ->check(CLI::IsMember({"weight", "activation", "zipit", "cca"}));
-  sub->add_option("--act-rule", m.act_rule, "activation statistics of a group seen at several tap points: pooled moments or per_site correlations (summed)")
+  sub->add_option("--act-rule", m.act_rule, "activation statistics of a group seen at several tap points: per_site (mean of the per-tap-point correlations, the default) or pooled moments")
       ->check(CLI::IsMember({"pooled", "per_site"}));
   sub->add_option("--zipit-alpha", m.zipit_alpha, "ZipIt!: weight of an already merged feature's similarities (published 0.3)");
   sub->add_option("--zipit-beta", m.zipit_beta, "ZipIt!: within-model merge budget fraction (published 0.125)");
