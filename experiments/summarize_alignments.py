@@ -19,7 +19,10 @@ def load(name):
     if not os.path.exists(p):
         return None
     with open(p) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError:  # still being written
+            return None
 
 
 def table_rows(name):
