@@ -5,9 +5,10 @@
 # pair:     the method table (budgets 1.0, 1.2, 1.5) on r20_akamaster + r20_lrh2000 (same label space)
 # c5:       the same (budgets 1.0 and 1.5) on the 5 + 5 pair r20c5a_lrh2000 + r20c5b_lrh2000
 #           (one head per parent; joint and per-task accuracy)
-# many:     merging 2, 3 and 4 independent ResNet-20s (Permute, CCA, each with and without
+# many:     merging 2, 3 and 4 independent ResNet-20s (Permute, CCA, ZipIt!, each with and without
 #           PLeaS's least squares) and the N-model ensembles
-# restarts: PLeaS at 1.0 with --restarts 6 on r20_akamaster + r20_lrh2000 (the matching lottery):
+# restarts: PLeaS at 1.0 with --restarts 6 on two pairs (the matching lottery; held-out score images:
+#           training images 200-219 of each class):
 #           every restart's label-free score and, for the record only, its test accuracy
 # rules:    activation matching, pooled moments vs per-site correlations
 # summary:  tables.md from the JSON (experiments/summarize_alignments.py)
@@ -58,14 +59,17 @@ many)
     set -- "${models[@]:0:$n}"
     first=$1; shift
     $P eval --model "$first" --ensemble-with "$@" --data $D/test --json > "$OUT/many_${n}_ensemble.json"
-    for m in weight cca; do for meth in permute pleas; do
+    for m in weight cca zipit; do for meth in permute pleas; do
       $P merge --models "${models[@]:0:$n}" --method $meth --match $m $COMMON --quiet \
           --json "$OUT/many_${n}_${meth}_${m}.json"
     done; done
   done ;;
 restarts)
-  $P merge --a "$R1" --b "$R2" --method pleas --match weight --restarts 6 $COMMON --quiet \
-      --json "$OUT/restarts_r20_akamaster_r20_lrh2000.json" ;;
+  for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32"; do
+    set -- $pair
+    $P merge --a "$W/$1.safetensors" --b "$W/$2.safetensors" --method pleas --match weight --restarts 6 $COMMON \
+        --quiet --json "$OUT/restarts_${1}_${2}.json"
+  done ;;
 rules)
   for pair in "r20_akamaster r20_lrh2000" "r20_dansun18_run1 r20_jackhuang32"; do
     set -- $pair

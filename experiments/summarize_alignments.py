@@ -51,7 +51,11 @@ def table_rows(name):
         if "(tasks" in line:
             t = line.split("(tasks")[1].strip(" )\n").split("/")
             r["per_task_top1"] = {"a": float(t[0]), "b": float(t[1])}
+        r["source"] = f"parsed from {name}.txt"
         rows.append(r)
+    # Written once so that every table is also JSON (the run's binary wrote JSON only at its end).
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(rows, f, indent=2)
     return rows
 
 

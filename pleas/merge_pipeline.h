@@ -40,8 +40,8 @@ struct MergeOptions {
   // `score_data` (held-out merge images, no labels) by the mean squared difference between the
   // merged model's and the ensemble's logits; the best is kept.
   int restarts = 1;
-  int64_t match_seed = -1;
-  bool keep_restart_models = false;  // return every restart's merged model (to evaluate them all)           // seed of weight matching's visiting order (< 0: `seed`)
+  int64_t match_seed = -1;           // seed of weight matching's visiting order (< 0: `seed`)
+  bool keep_restart_models = false;  // return every restart's merged model (to evaluate them all)
   std::shared_ptr<const data::Dataset> score_data;
   double ratio = -1;                 // fraction of each group's units kept separate
   double budget = -1;                // parameter footprint × one parent (uniform ratio)
