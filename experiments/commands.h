@@ -18,6 +18,7 @@ Command add_merge(CLI::App& app);
 Command add_table(CLI::App& app);
 Command add_loo(CLI::App& app);
 Command add_budget(CLI::App& app);
+Command add_probe(CLI::App& app);
 
 // Budget helpers shared by `pleas budget` and `pleas merge --loo`.
 struct BudgetChoice {

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       pleas::cli::add_table(app),
       pleas::cli::add_loo(app),
       pleas::cli::add_budget(app),
+      pleas::cli::add_probe(app),
   };
   CLI11_PARSE(app, argc, argv);
   try {
