@@ -1,5 +1,8 @@
 #include "models/resnet.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace pleas {
 
 static Tensor block_forward(ResBlock& b, const Tensor& x, const ForwardCtx& ctx) {
@@ -81,10 +84,20 @@ std::vector<Conv2d*> ResNet::convs() {
   return v;
 }
 
-std::unique_ptr<Model> build_resnet(const TensorDict& w, const Metadata&, Device dev,
+std::unique_ptr<Model> build_resnet(const TensorDict& w, const Metadata& meta, Device dev,
                                     const std::string& source) {
   auto m = std::make_unique<ResNet>();
   m->device_ = dev;
+  if (auto it = meta.find("image_size"); it != meta.end()) {
+    int s = 0;
+    try {
+      s = std::stoi(it->second);
+    } catch (const std::exception&) {
+    }
+    PLEAS_CHECK(s >= 16 && s <= 4096, source, ": metadata image_size '", it->second,
+                "' is not a resolution between 16 and 4096");
+    m->input_size = s;
+  }
   WeightReader r(w, dev, source);
   const Tensor* c1 = r.peek("conv1.weight");
   PLEAS_CHECK(c1 && c1->dim() == 4, source, ": ResNet needs conv1.weight [C, 3, 7, 7]");

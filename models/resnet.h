@@ -22,6 +22,9 @@ class ResNet : public Model {
   std::vector<std::vector<ResBlock>> stages;
   Linear fc;
   bool bottleneck = false;
+  // The resolution it is used at: metadata "image_size" when the file has it (a torchvision ResNet
+  // is resolution-agnostic: global average pooling; the PACS parents run at 64 px), else 224.
+  int input_size = 224;
 
   std::string arch() const override;
   Tensor forward(const Tensor& x, const ForwardCtx& ctx) override;
@@ -30,7 +33,7 @@ class ResNet : public Model {
   std::vector<BatchNorm2d*> batch_norms() override;
   std::vector<Conv2d*> convs() override;
   std::vector<Linear*> linears() override { return {&fc}; }
-  int image_size() const override { return 224; }
+  int image_size() const override { return input_size; }
 };
 
 }  // namespace pleas
