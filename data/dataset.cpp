@@ -10,6 +10,8 @@
 #include <random>
 #include <set>
 
+#include "data/labelled_files.h"
+
 namespace fs = std::filesystem;
 
 namespace pleas::data {
@@ -118,6 +120,7 @@ ListFileDataset::ListFileDataset(const std::string& root, const std::string& lis
   PLEAS_CHECK(fs::is_directory(root, ec), "ListFileDataset: ", root, " (root of ", list_file,
               "): no such directory");
   std::string line;
+  std::vector<std::string> relative;
   for (int64_t lineno = 1; std::getline(in, line); ++lineno) {
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
     size_t b = 0;
@@ -134,11 +137,13 @@ ListFileDataset::ListFileDataset(const std::string& root, const std::string& lis
                 "' is not a non-negative integer in '", line, "'");
     size_t e = sep;
     while (e > b && std::isspace(static_cast<unsigned char>(line[e - 1]))) --e;
-    paths_.push_back((fs::path(root) / line.substr(b, e - b)).string());
+    relative.push_back(line.substr(b, e - b));
+    paths_.push_back((fs::path(root) / relative.back()).string());
     labels_.push_back(label);
     num_classes_ = std::max(num_classes_, label + 1);
   }
   PLEAS_CHECK(!paths_.empty(), "ListFileDataset: list file ", list_file, " has no samples");
+  classes_ = folder_class_names(relative, labels_, num_classes_);
 }
 
 // ---------------------------------------------------------------- idx files

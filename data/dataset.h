@@ -57,7 +57,10 @@ class ImageFolderDataset : public Dataset {
 // Lines "relative/path label" (the label is the last whitespace-separated field, so paths may
 // contain spaces; blank lines are ignored); paths are relative to `root`. num_classes is
 // max(label) + 1. A missing list file, a line without a label or with a label that is not a
-// non-negative integer, or an empty list is an error naming the list file and line.
+// non-negative integer, or an empty list is an error naming the list file and line. Listed
+// images are not looked for here (open_dataset_spec does). Class names come from the folders
+// when the paths are `<domain>/<class>/<file>` (DomainNet, PACS) or `<class>/<file>` and every
+// label lies in one folder of its own (folder_class_names in data/labelled_files.h), else none.
 class ListFileDataset : public Dataset {
  public:
   ListFileDataset(const std::string& root, const std::string& list_file);
@@ -66,9 +69,10 @@ class ListFileDataset : public Dataset {
   Image load(size_t i) const override { return decode_image(paths_.at(i)); }
   std::string source(size_t i) const override { return paths_.at(i); }
   int64_t num_classes() const override { return num_classes_; }
+  const std::vector<std::string>& class_names() const override { return classes_; }
 
  private:
-  std::vector<std::string> paths_;
+  std::vector<std::string> paths_, classes_;
   std::vector<int64_t> labels_;
   int64_t num_classes_ = 0;
 };

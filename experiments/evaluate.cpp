@@ -2,9 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 
+#include "data/layouts.h"
 #include "data/loader.h"
 #include "engine/progress.h"
 
@@ -96,18 +96,8 @@ EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const dat
   return r;
 }
 
-std::shared_ptr<const data::Dataset> open_dataset(const std::string& spec) {
-  namespace fs = std::filesystem;
-  const std::string key = "-images-idx3-ubyte";
-  auto pos = spec.find(key);
-  if (pos != std::string::npos) {
-    std::string labels = spec.substr(0, pos) + "-labels-idx1-ubyte" + spec.substr(pos + key.size());
-    return std::make_shared<data::IdxDataset>(spec, labels, 3);
-  }
-  PLEAS_CHECK(fs::exists(spec), "dataset ", spec, ": no such file or directory");
-  PLEAS_CHECK(fs::is_directory(spec), "dataset ", spec,
-              ": not a folder of class subfolders nor an idx file (*-images-idx3-ubyte[.gz])");
-  return std::make_shared<data::ImageFolderDataset>(spec);
+std::shared_ptr<const data::Dataset> open_dataset(const std::string& spec, const std::string& default_split) {
+  return data::open_dataset_spec(spec, default_split);
 }
 
 static std::array<float, 3> parse3(const std::string& s, const char* what) {

@@ -35,9 +35,13 @@ std::vector<int64_t> label_map(const std::vector<std::string>& model_classes, in
 EvalResult evaluate(Model& m, std::shared_ptr<const data::Dataset> ds, const data::Transform& tf,
                     const EvalOptions& opt);
 
-// Opens a dataset given on the command line: an image folder (class subfolders), or an idx image
-// file (`...-images-idx3-ubyte[.gz]`, labels beside it as `...-labels-idx1-ubyte[.gz]`).
-std::shared_ptr<const data::Dataset> open_dataset(const std::string& spec);
+// Opens a dataset given on the command line: data::open_dataset_spec (data/layouts.h), i.e.
+// `[LAYOUT=]PATH[:SPLIT]` for an image folder (class subfolders), an idx image file
+// (`...-images-idx3-ubyte[.gz]`, labels beside it as `...-labels-idx1-ubyte[.gz]`), a list file,
+// or DomainNet, CUB-200-2011, NABirds, Oxford-IIIT Pets, Stanford Dogs, Tiny ImageNet in their
+// published layouts; `default_split` where the spec names no split.
+std::shared_ptr<const data::Dataset> open_dataset(const std::string& spec,
+                                                  const std::string& default_split = "train");
 
 // The input pipeline a model expects: metadata "input_resize", "input_crop", "input_mean",
 // "input_std" when present, else by resolution (32 px: none + ImageNet statistics, as the CIFAR
