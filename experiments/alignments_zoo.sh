@@ -19,18 +19,11 @@ cd "$(dirname "$0")/.."
 OUT=${1:-experiments/results/2026-12-04}
 shift || true
 PARTS=${*:-pair c5 many restarts rules summary}
-Z=../shared/data/zoo
 D=../shared/data/cifar10
 W=${PLEAS_WORK:-/tmp/pleas_zoo}
 P=${PLEAS_BIN:-./build/bin/pleas}
 mkdir -p "$OUT" "$W"
-C10=airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck
-conv() {  # conv NAME CLASSES
-  [ -f "$W/$1.safetensors" ] || /usr/bin/python3 tools/convert_torch.py "$Z/$1.th" "$W/$1.safetensors" --classes "$2"
-}
-for n in r20_akamaster r20_lrh2000 r20_dansun18_run1 r20_jackhuang32; do conv $n $C10; done
-conv r20c5a_lrh2000 airplane,automobile,bird,cat,deer
-conv r20c5b_lrh2000 dog,frog,horse,ship,truck
+bash experiments/convert_zoo.sh >/dev/null
 R1=$W/r20_akamaster.safetensors R2=$W/r20_lrh2000.safetensors R3=$W/r20_dansun18_run1.safetensors
 R4=$W/r20_jackhuang32.safetensors
 C5A=$W/r20c5a_lrh2000.safetensors C5B=$W/r20c5b_lrh2000.safetensors

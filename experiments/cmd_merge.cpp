@@ -8,6 +8,7 @@
 
 #include "engine/atomic_file.h"
 #include "experiments/commands.h"
+#include "experiments/experiment_data.h"
 #include "experiments/evaluate.h"
 #include "models/model_io.h"
 #include "pleas/merge_pipeline.h"
@@ -17,12 +18,12 @@ namespace pleas::cli {
 namespace {
 
 struct MergeArgs {
-  std::string a, b, method = "pleas", match = "weight", data, out, eval_data, json, k_file, device = "cpu";
+  std::string a, b, method = "pleas", match = "weight", data, bn_data, out, eval_data, json, k_file, device = "cpu";
   std::string objective = "ensemble", loo, metric = "params", norm_inputs = "merged";
-  std::string act_rule = "per_site", partial = "units";
+  std::string act_rule = "per_site", partial = "units", bn = "recompute";
   std::vector<std::string> models;
   double ratio = -1, budget = -1, ridge = 1e-5, zipit_alpha = 0.3, zipit_beta = 0.125, cca_gamma = -1;
-  int64_t per_class = 200, skip = 0, batch = 100, max_positions = 0, merge_groups = -1, score_per_class = 20;
+  int64_t per_class = 200, bn_per_class = 50, skip = 0, batch = 100, max_positions = 0, merge_groups = -1, score_per_class = 20;
   int restarts = 1;
   int64_t match_seed = -1;
   uint64_t seed = 0;
@@ -83,6 +84,8 @@ Command add_merge(CLI::App& app) {
   sub->add_option("--loo", m.loo, "with --budget: choose k per group by the budget solver from this leave-one-out table");
   sub->add_option("--metric", m.metric, "with --loo: params | flops");
   sub->add_option("--data", m.data, "merge data: image folder or *-images-idx3-ubyte file")->required();
+  sub->add_option("--bn-data", m.bn_data, "BatchNorm statistics from this data instead of the merge data (e.g. PLeaS-free: match and fit on public data, reset BatchNorm on the task's)");
+  sub->add_option("--bn-per-class", m.bn_per_class, "with --bn-data: images per class");
   sub->add_option("--per-class", m.per_class, "merge images per class (the first K in sorted order)");
   sub->add_option("--skip-per-class", m.skip, "skip the first S images of each class");
   sub->add_option("--out", m.out, "write the merged model (.safetensors or .h5)");
@@ -90,6 +93,8 @@ Command add_merge(CLI::App& app) {
   sub->add_option("--json", m.json, "write a JSON summary to this file ('-' = stdout)");
   sub->add_option("--seed", m.seed, "seed of every random choice");
   sub->add_option("--device", m.device, "cpu or cuda[:N]");
+  sub->add_option("--bn", m.bn, "BatchNorm statistics: recompute (on the merge data, the paper's), keep (merged through the maps), merged_units (recompute only merged units; separate units keep their parent's)")
+      ->check(CLI::IsMember({"recompute", "keep", "merged_units"}));
   sub->add_option("--objective", m.objective, "least squares: ensemble | separate_inputs | separate | ensemble_inputs");
   sub->add_option("--lsq-norm-inputs", m.norm_inputs, "ViT layers after a LayerNorm fit on the merged model's norm of the mixed stream (merged) or on the parents' norm outputs (parents)")
       ->check(CLI::IsMember({"merged", "parents"}));
@@ -127,6 +132,7 @@ Command add_merge(CLI::App& app) {
     o.method = m.method;
     o.match = m.match;
     o.act_rule = m.act_rule;
+    o.bn = m.bn;
     o.zipit_alpha = m.zipit_alpha;
     o.zipit_beta = m.zipit_beta;
     o.cca_gamma = m.cca_gamma;
@@ -171,10 +177,21 @@ Command add_merge(CLI::App& app) {
       std::fprintf(stderr, "merge %s: %s (%s alignment), %zu merge images\n", names.c_str(), m.method.c_str(),
                    m.match.c_str(), merge_ds->size());
     }
-    MergeOutcome r = merge_models(parents, merge_ds, model_transform(*A), o);
+    // Data of another resolution than the model's (public data, e.g. Tiny ImageNet's 64 px for a
+    // CIFAR model) is resized to it; the model's own data goes through its own transform.
+    auto transform_for = [&](const data::Dataset& ds) {
+      const data::Image first = ds.load(0);
+      const int s = experiment::image_size(*A);
+      return first.width == s && first.height == s ? model_transform(*A) : experiment::foreign_transform(*A);
+    };
+    if (!m.bn_data.empty()) {
+      o.bn_data = data::per_class_subset(open_dataset(m.bn_data), size_t(m.bn_per_class));
+      o.bn_transform = std::make_shared<data::Transform>(transform_for(*o.bn_data));
+    }
+    MergeOutcome r = merge_models(parents, merge_ds, transform_for(*merge_ds), o);
     const double merge_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json j = {{"a", m.models[0]}, {"b", m.models[1]}, {"models", m.models}, {"method", m.method}, {"match", m.match},
-                        {"partial", m.partial}, {"act_rule", m.act_rule},
+                        {"partial", m.partial}, {"act_rule", m.act_rule}, {"bn", m.bn},
                         {"params_rel", r.params_rel}, {"flops_rel", r.flops_rel},
                         {"params", r.model->num_params()}, {"merge_images", merge_ds->size()},
                         {"separate_heads", r.separate_heads}, {"seed", m.seed}, {"lsq_norm_inputs", m.norm_inputs}};

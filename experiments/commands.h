@@ -19,6 +19,7 @@ Command add_table(CLI::App& app);
 Command add_loo(CLI::App& app);
 Command add_budget(CLI::App& app);
 Command add_probe(CLI::App& app);
+Command add_experiment(CLI::App& app);
 
 // Budget helpers shared by `pleas budget` and `pleas merge --loo`.
 struct BudgetChoice {

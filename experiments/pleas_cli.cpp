@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
       pleas::cli::add_loo(app),
       pleas::cli::add_budget(app),
       pleas::cli::add_probe(app),
+      pleas::cli::add_experiment(app),
   };
   CLI11_PARSE(app, argc, argv);
   try {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <random>
 
 #include "data/loader.h"
@@ -70,6 +71,29 @@ double ratio_for_budget(const PermSpec& spec, const TensorDict& A, double budget
 namespace {
 
 // Groups in forward order (first layer that writes them), for ZipIt!'s partial zipping.
+// bn = merged_units: after the recompute, the running statistics of every unit of kind 'A' or 'B'
+// (separate) go back to the ones merge_state gave it (its parent's own).
+void restore_separate_bn_stats(const PermSpec& spec, const MergePlan& plan, const TensorDict& merged_state, Model& m) {
+  std::map<std::string, const LayerSpec*> bn_layers;
+  for (const LayerSpec& l : spec.layers)
+    if (l.kind == LayerKind::bn) bn_layers[l.path] = &l;
+  for (BatchNorm2d* bn : m.batch_norms()) {
+    auto it = bn_layers.find(bn->path);
+    PLEAS_CHECK(it != bn_layers.end(), "merge: BatchNorm ", bn->path, " is not in the permutation spec");
+    const std::vector<MergedPos> pos = merged_layout(spec, plan, it->second->out, it->second->out_split);
+    for (const char* stat : {".running_mean", ".running_var"}) {
+      Tensor& cur = std::string(stat) == ".running_mean" ? bn->running_mean : bn->running_var;
+      std::vector<float> now = cur.to(Device::cpu()).contiguous().to_vector<float>();
+      const std::vector<float> kept = merged_state.at(bn->path + stat).to(Device::cpu()).contiguous().to_vector<float>();
+      PLEAS_CHECK(now.size() == pos.size() && kept.size() == pos.size(), "merge: BatchNorm ", bn->path, " has ", now.size(),
+                  " units, its merged layout ", pos.size());
+      for (size_t u = 0; u < pos.size(); ++u)
+        if (pos[u].kind != 'M') now[u] = kept[u];
+      cur = Tensor::from_vector(now, cur.shape()).to(cur.device());
+    }
+  }
+}
+
 std::vector<int> forward_order(const PermSpec& spec) {
   std::vector<int> order;
   std::vector<bool> seen(spec.groups.size(), false);
@@ -336,9 +360,18 @@ MergeOutcome merge_once(const std::vector<Model*>& parents, std::shared_ptr<cons
     out.stages.emplace_back("least_squares", since(t));
   }
   // 4. BatchNorm statistics of the merged model (ZipIt!'s and CCA Merge's BN reset too).
-  if ((method == "pleas" || method == "regmean" || method == "permute") && !out.model->batch_norms().empty()) {
+  PLEAS_CHECK(opt.bn == "recompute" || opt.bn == "keep" || opt.bn == "merged_units", "merge: BatchNorm mode '", opt.bn,
+              "' is not recompute, keep or merged_units");
+  if ((method == "pleas" || method == "regmean" || method == "permute") && opt.bn != "keep" &&
+      !out.model->batch_norms().empty()) {
     t = Clock::now();
-    recompute_batch_norm(*out.model, loader, opt.progress);
+    if (opt.bn_data) {
+      data::DataLoader bn_loader(opt.bn_data, opt.bn_transform ? *opt.bn_transform : tf, lo);
+      recompute_batch_norm(*out.model, bn_loader, opt.progress);
+    } else {
+      recompute_batch_norm(*out.model, loader, opt.progress);
+    }
+    if (opt.bn == "merged_units") restore_separate_bn_stats(spec, plan, merged_state, *out.model);
     out.stages.emplace_back("bn_recompute", since(t));
   }
   const int s = A.metadata.count("image_size") ? std::stoi(A.metadata.at("image_size")) : A.image_size();

@@ -43,6 +43,20 @@ struct MergeOptions {
   int64_t match_seed = -1;           // seed of weight matching's visiting order (< 0: `seed`)
   bool keep_restart_models = false;  // return every restart's merged model (to evaluate them all)
   std::shared_ptr<const data::Dataset> score_data;
+  // BatchNorm statistics of the merged model from this data instead of the merge data (PLeaS-free
+  // variants that match and fit on public data but reset BatchNorm on domain data); null = merge data.
+  std::shared_ptr<const data::Dataset> bn_data;
+  std::shared_ptr<const data::Transform> bn_transform;  // its transform (null: the merge transform)
+  // BatchNorm statistics of the merged model (pleas, regmean, permute):
+  //   recompute     all recomputed on the merge data (or bn_data): the paper's protocol
+  //   keep          none recomputed: the statistics merged through the maps like the weights (each
+  //                 separate unit its parent's own, a merged unit the mean)
+  //   merged_units  only merged units ('M') recomputed; separate units keep their parent's own.
+  //                 A separate unit's pre-BN output is fitted to (PLeaS) or is (Permute) its parent's,
+  //                 so its parent's statistics are the ensemble's normalisation; statistics recomputed
+  //                 on mixed-domain merge data are neither parent's. With k = 0, keep and merged_units
+  //                 give the ensemble exactly, also for parents trained on different domains.
+  std::string bn = "recompute";
   double ratio = -1;                 // fraction of each group's units kept separate
   double budget = -1;                // parameter footprint × one parent (uniform ratio)
   std::vector<int64_t> k;            // explicit k per group (overrides ratio/budget)
