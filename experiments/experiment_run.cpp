@@ -1,5 +1,6 @@
 // Running an experiment's jobs: merge data, one merge per job, the protocol's scores, the cache.
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -178,6 +179,32 @@ struct Runner {
   }
 };
 
+// Draws the PNGs with tools/plot_results.py (looked up from the working directory, then the source
+// tree this binary was built from) under $PLEAS_PYTHON, else Debian's /usr/bin/python3 (the one
+// with python3-matplotlib), else python3 from PATH. The figure points go to a temporary file
+// renamed on success, so a failed plot leaves no partial figure_points.txt.
+void plot_results(const RunOptions& o) {
+  fs::path plot = fs::path("tools") / "plot_results.py";
+  if (!fs::exists(plot)) plot = fs::path(PLEAS_SOURCE_DIR) / "tools" / "plot_results.py";
+  if (!fs::exists(plot)) {
+    std::fprintf(stderr, "experiment: tools/plot_results.py not found (nor under %s); no plot\n", PLEAS_SOURCE_DIR);
+    return;
+  }
+  const char* env = std::getenv("PLEAS_PYTHON");
+  const std::string py = env && *env ? env : fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const fs::path points = fs::path(o.out) / "figure_points.txt", tmp = fs::path(o.out) / ".figure_points.txt.tmp";
+  const std::string cmd = "'" + py + "' '" + plot.string() + "' '" + (fs::path(o.out) / "results.json").string() +
+                          "' > '" + tmp.string() + "'";
+  std::error_code ec;
+  if (std::system(cmd.c_str()) != 0) {
+    fs::remove(tmp, ec);
+    std::fprintf(stderr, "experiment: the plot failed (%s)\n", cmd.c_str());
+    return;
+  }
+  fs::rename(tmp, points, ec);
+  if (ec) std::fprintf(stderr, "experiment: cannot write %s: %s\n", points.string().c_str(), ec.message().c_str());
+}
+
 }  // namespace
 
 json run_experiment(const Config& c, const RunOptions& o) {
@@ -244,16 +271,7 @@ json run_experiment(const Config& c, const RunOptions& o) {
   res["summary"] = summarize(c, runs);
   write_json((fs::path(o.out) / "results.json").string(), res);
   write_text_atomic((fs::path(o.out) / "table.md").string(), table_markdown(c, res["summary"]), "experiment");
-  if (o.plot) {
-    const fs::path plot = fs::path("tools") / "plot_results.py";
-    if (fs::exists(plot)) {
-      const std::string cmd = "python3 " + plot.string() + " '" + (fs::path(o.out) / "results.json").string() + "' > '" +
-                              (fs::path(o.out) / "figure_points.txt").string() + "'";
-      if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "experiment: the plot failed (%s)\n", cmd.c_str());
-    } else if (o.progress) {
-      std::fprintf(stderr, "experiment: tools/plot_results.py not found from here; no plot\n");
-    }
-  }
+  if (o.plot) plot_results(o);
   return res;
 }
 

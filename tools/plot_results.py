@@ -19,6 +19,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 
 
 class InputError(Exception):
@@ -112,7 +113,7 @@ def plot(doc, columns, rows, out_dir, x_key, title):
     draw(ax, lines, lambda y, per: y, markers)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("average top-1 accuracy (%)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 95), fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     p = os.path.join(out_dir, "accuracy_vs_size.png")
@@ -136,8 +137,10 @@ def plot(doc, columns, rows, out_dir, x_key, title):
             axes[j // ncol][j % ncol].axis("off")
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
-        fig.suptitle(title, fontsize=9)
-        fig.tight_layout(rect=(0, 0.08 + 0.03 * ((len(labels) - 1) // 4), 1, 0.95))
+        wrapped = textwrap.fill(title, int(28 * ncol))
+        fig.suptitle(wrapped, fontsize=9)
+        top = 0.95 - 0.04 * wrapped.count("\n") / nrow
+        fig.tight_layout(rect=(0, 0.08 + 0.03 * ((len(labels) - 1) // 4), 1, top))
         p = os.path.join(out_dir, "accuracy_vs_size_per_column.png")
         fig.savefig(p, dpi=120)
         plt.close(fig)
