@@ -47,3 +47,25 @@ BENCHMARK(BM_CrossAccumulate)
     ->Args({0, 576, 64, 0})->Args({1, 576, 64, 0})->Args({0, 576, 64, 1})->Args({1, 576, 64, 1})
     ->Args({0, 2304, 256, 0})->Args({1, 2304, 256, 0})->Args({0, 2304, 256, 1})->Args({1, 2304, 256, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The least-squares Gram of a CIFAR ResNet-20 stage at batch 100 in the layout the merge uses:
+// X [n, k] as the transposed view of unfold2d_rows' [k, n] (n = 100 images · positions), so syrk
+// reads the im2col matrix in place. Args: device, k (channels · 9), n.
+static void BM_GramRowsLayout(benchmark::State& st) {
+  Device dev = bench::device_arg(st);
+  if (!bench::device_ok(st, dev)) return;
+  const int64_t k = st.range(1), n = st.range(2);
+  Tensor Xs = Tensor::full({k, n}, 0.01, DType::f32, dev);
+  Tensor X = Xs.transpose(0, 1);
+  Tensor G = Tensor::zeros({k, k}, DType::f32, dev);
+  for (auto _ : st) {
+    gram_accumulate(G, X);
+    bench::sync(dev);
+  }
+  bench::set_flops(st, double(n) * double(k) * double(k + 1));
+}
+BENCHMARK(BM_GramRowsLayout)
+    ->ArgNames({"gpu", "k", "n"})
+    ->Args({0, 144, 102400})->Args({0, 288, 25600})->Args({0, 576, 6400})
+    ->Args({1, 144, 102400})->Args({1, 288, 25600})->Args({1, 576, 6400})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "bench_util.h"
+#include "random_models.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "kernels/ops.h"
@@ -85,45 +86,12 @@ void weight_matching_bench(benchmark::State& st, const std::string& name) {
 void BM_WeightMatchingResNet20(benchmark::State& st) { weight_matching_bench(st, "cifar_resnet20"); }
 void BM_WeightMatchingResNet50w8(benchmark::State& st) { weight_matching_bench(st, "resnet50_w8"); }
 
-// A full-width torchvision ResNet-50 state dict with random (kaiming-normal) weights and BN
-// parameters.
-TensorDict random_resnet50(uint64_t seed) {
-  TensorDict d;
-  auto conv = [&](const std::string& p, int64_t o, int64_t i, int64_t k) {
-    d[p + ".weight"] = rand_normal({o, i, k, k}, seed++, 0.0, std::sqrt(2.0 / double(i * k * k)));
-  };
-  auto bn = [&](const std::string& p, int64_t c) {
-    d[p + ".weight"] = rand_uniform({c}, seed++, 0.5, 1.5);
-    d[p + ".bias"] = rand_normal({c}, seed++, 0.0, 0.2);
-    d[p + ".running_mean"] = rand_normal({c}, seed++, 0.0, 0.5);
-    d[p + ".running_var"] = rand_uniform({c}, seed++, 0.5, 2.0);
-  };
-  conv("conv1", 64, 3, 7);
-  bn("bn1", 64);
-  int64_t in = 64;
-  const int blocks[4] = {3, 4, 6, 3};
-  for (int st = 0; st < 4; ++st) {
-    const int64_t planes = 64 << st;
-    for (int b = 0; b < blocks[st]; ++b) {
-      const std::string p = "layer" + std::to_string(st + 1) + "." + std::to_string(b);
-      conv(p + ".conv1", planes, in, 1), bn(p + ".bn1", planes);
-      conv(p + ".conv2", planes, planes, 3), bn(p + ".bn2", planes);
-      conv(p + ".conv3", planes * 4, planes, 1), bn(p + ".bn3", planes * 4);
-      if (b == 0) conv(p + ".downsample.0", planes * 4, in, 1), bn(p + ".downsample.1", planes * 4);
-      in = planes * 4;
-    }
-  }
-  d["fc.weight"] = rand_normal({1000, in}, seed++, 0.0, 0.01);
-  d["fc.bias"] = rand_normal({1000}, seed++, 0.0, 0.1);
-  return d;
-}
-
 // One coordinate-descent sweep over the 53 groups of two independent full-width ResNet-50s (the
 // cost of each further sweep; the LAPs go up to 2048 x 2048).
 void BM_WeightMatchingResNet50Sweep(benchmark::State& st) {
   const Device dev = bench::device_arg(st);
   if (!bench::device_ok(st, dev)) return;
-  const TensorDict a = random_resnet50(1), b = random_resnet50(100000);
+  const TensorDict a = bench::random_resnet50(1, true), b = bench::random_resnet50(100000, true);
   auto m = build_model(a, {}, Device::cpu(), "random");
   const PermSpec spec = perm_spec(*m);
   for (auto _ : st) benchmark::DoNotOptimize(weight_matching(spec, a, b, 0, 1, dev).objective);

@@ -23,6 +23,7 @@ struct MergeArgs {
   std::string act_rule = "per_site", partial = "units", bn = "recompute";
   std::vector<std::string> models;
   double ratio = -1, budget = -1, ridge = 1e-5, zipit_alpha = 0.3, zipit_beta = 0.125, cca_gamma = -1;
+  double lsq_memory_gb = 2.0;
   int64_t per_class = 200, bn_per_class = 50, skip = 0, batch = 100, max_positions = 0, merge_groups = -1, score_per_class = 20;
   int restarts = 1;
   int64_t match_seed = -1;
@@ -100,6 +101,8 @@ Command add_merge(CLI::App& app) {
       ->check(CLI::IsMember({"merged", "parents"}));
   sub->add_option("--ridge", m.ridge, "least squares ridge, relative to the Gram diagonal");
   sub->add_option("--lsq-max-positions", m.max_positions, "least squares: sample at most N positions per image and layer (0 = all)");
+  sub->add_option("--lsq-memory-gb", m.lsq_memory_gb, "least squares: activations held at once (both parents' hooked layers; batches are split into chunks of images that fit; default 2)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--batch", m.batch, "batch size")->check(CLI::PositiveNumber);
   sub->add_option("--threads", m.threads, "data loading threads")->check(CLI::PositiveNumber);
   sub->add_flag("--quiet", m.quiet, "no progress on stderr");
@@ -154,6 +157,7 @@ Command add_merge(CLI::App& app) {
     o.lsq.ridge = m.ridge;
     o.lsq.norm_inputs_merged = m.norm_inputs == "merged";
     o.lsq.max_positions = m.max_positions;
+    o.lsq.memory_bytes = int64_t(m.lsq_memory_gb * double(int64_t(1) << 30));
     nlohmann::json budget_info;
     if (!m.k_file.empty()) {
       canonicalize(*A);
@@ -216,6 +220,13 @@ Command add_merge(CLI::App& app) {
     }
     nlohmann::json stages = nlohmann::json::object(), kj = nlohmann::json::object();
     for (auto& [name, s] : r.stages) stages[name] = s;
+    if (r.lsq.gram_s > 0) {
+      // The least-squares stage's breakdown (seconds) and the rate of its Gram products.
+      j["lsq"] = {{"forward_s", r.lsq.forward_s}, {"features_s", r.lsq.features_s}, {"gram_s", r.lsq.gram_s},
+                  {"solve_s", r.lsq.solve_s},
+                  {"gram_gflops", r.lsq.gram_flops / r.lsq.gram_s * 1e-9}, {"gram_tflop", r.lsq.gram_flops * 1e-12},
+                  {"activation_bytes_per_chunk", r.lsq.peak_batch_bytes}, {"images_per_chunk", r.lsq.images_per_chunk}};
+    }
     for (size_t g = 0; g < r.spec.groups.size(); ++g)
       if (!r.spec.groups[g].fixed && r.spec.groups[g].follows < 0 && g < r.k.size()) kj[r.spec.groups[g].name] = r.k[g];
     j["k"] = kj;

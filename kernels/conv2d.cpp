@@ -52,7 +52,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   return out;
 }
 
-Tensor unfold2d(const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
+namespace {
+// Checks unfold2d's arguments; returns OH·OW.
+int64_t unfold_positions(const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
   const char* op = "unfold2d";
   check_defined(op, x, "input");
   check_dtype(op, x, DType::f32, "input");
@@ -65,10 +67,36 @@ Tensor unfold2d(const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
   const int64_t oh = conv_out_size(xs[2], kh, a.stride_h, a.pad_h, a.dilation_h);
   const int64_t ow = conv_out_size(xs[3], kw, a.stride_w, a.pad_w, a.dilation_w);
   PLEAS_CHECK(oh > 0 && ow > 0, "unfold2d: kernel ", kh, "x", kw, " does not fit input ", shape_str(xs));
-  Tensor out = Tensor::empty({xs[0], xs[1] * kh * kw, oh * ow}, DType::f32, x.device());
+  return oh * ow;
+}
+}  // namespace
+
+// The backends write image n's row r at out.data() + n·out.stride(0) + r·out.stride(1) (the last
+// stride is 1), so both layouts are the one kernel.
+Tensor unfold2d(const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
+  const int64_t P = unfold_positions(x, kh, kw, a);
+  Tensor out = Tensor::empty({x.size(0), x.size(1) * kh * kw, P}, DType::f32, x.device());
   if (out.numel() == 0) return out;
   PLEAS_DISPATCH(x, unfold2d, out, x, kh, kw, a);
   return out;
+}
+
+void unfold2d_rows_into(Tensor& dst, const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
+  const int64_t P = unfold_positions(x, kh, kw, a), N = x.size(0), K = x.size(1) * kh * kw;
+  check_dtype("unfold2d", dst, DType::f32, "output");
+  check_same_device("unfold2d", x, dst);
+  PLEAS_CHECK(dst.dim() == 2 && dst.size(0) == K && dst.size(1) == N * P && dst.is_contiguous(), "unfold2d: output ",
+              shape_str(dst.shape()), " must be a contiguous [", K, ", ", N * P, "] for input ", shape_str(x.shape()));
+  if (dst.numel() == 0) return;
+  Tensor view = dst.reshape({K, N, P}).permute({1, 0, 2});  // [N, K, P] with strides (P, N·P, 1)
+  PLEAS_DISPATCH(x, unfold2d, view, x, kh, kw, a);
+}
+
+Tensor unfold2d_rows(const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
+  const int64_t P = unfold_positions(x, kh, kw, a), N = x.size(0), K = x.size(1) * kh * kw;
+  Tensor rows = Tensor::empty({K, N * P}, DType::f32, x.device());
+  unfold2d_rows_into(rows, x, kh, kw, a);
+  return rows;
 }
 
 }  // namespace pleas

@@ -19,6 +19,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 // matrix whose product with a [Cout, C·KH·KW] weight is the convolution (groups = 1). Used to
 // accumulate the normal equations of a convolution's least-squares fit.
 Tensor unfold2d(const Tensor& x, int kernel_h, int kernel_w, const Conv2dArgs& args);
+// The same columns as one matrix [C·KH·KW, N·OH·OW] (column n·OH·OW + p: image n, position p), so
+// that the im2col Gram Σₙ colₙ colₙᵀ of a whole batch is one SYRK over it with no transpose copy.
+Tensor unfold2d_rows(const Tensor& x, int kernel_h, int kernel_w, const Conv2dArgs& args);
+// unfold2d_rows into dst [C·KH·KW, N·OH·OW] (contiguous, e.g. the first rows of a larger buffer
+// whose other rows hold the layer's targets: one SYRK then gives XᵀX and XᵀY together).
+void unfold2d_rows_into(Tensor& dst, const Tensor& x, int kernel_h, int kernel_w, const Conv2dArgs& args);
 
 // ---- batch_norm (kernels/*/batch_norm) ----
 // Inference form: y = (x - mean) / sqrt(var + eps) * weight + bias, per channel (dim 1), x [N,C,...].

@@ -1,7 +1,10 @@
 // Named hooks: callbacks on module paths (PyTorch names, e.g. "layer2.1.conv1", "blocks.3.attn")
 // that receive the module's input and output as device tensors (views, never host copies).
-// The tensors are valid only during the callback: later in-place ops (relu_, add_) may overwrite
-// them, so a hook that keeps them must clone().
+// In general the tensors are valid only during the callback: later in-place ops (relu_, add_)
+// may overwrite them (a BatchNorm's output, a residual block's), so a hook that keeps them must
+// clone(). Exception, relied on by least squares to hold activations without copying them: the
+// input and output of a Conv2d, a Linear or a LayerNorm are never modified after they are
+// reported (every model's forward keeps this; tests/models.cpp Model.LayerIoStableAfterReport).
 #pragma once
 #include <functional>
 #include <map>

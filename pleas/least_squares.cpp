@@ -1,5 +1,7 @@
 #include "pleas/least_squares.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <numeric>
@@ -118,7 +120,9 @@ void collect(Model& m, const Tensor& x, const std::vector<std::string>& paths, A
   Hooks hooks;
   for (const std::string& p : paths)
     hooks.add(p, [&acts](const std::string& path, const Tensor& in, const Tensor& out) {
-      acts.io[path] = {in.clone(), out.clone()};
+      // Held without a copy: conv, linear and LayerNorm inputs and outputs are never modified after
+      // they are reported (models/hooks.h).
+      acts.io[path] = {in, out};
     });
   ForwardCtx ctx;
   ctx.hooks = &hooks;
@@ -137,21 +141,80 @@ struct Accum {
   std::string norm_path;
 };
 
-void add_into(std::vector<double>& acc, const Tensor& t) {
-  auto v = t.to(Device::cpu()).contiguous();
-  const float* p = v.data<float>();
-  for (size_t i = 0; i < acc.size(); ++i) acc[i] += p[i];
+// The normal equations of one batch, G += [X 1]ᵀ[X 1] and C += [X 1]ᵀY, from the samples as rows
+// of Z = [X Y] [M, K' + P]: the Gram of Z (f32, on Z's device; threaded SYRK on the CPU) holds
+// XᵀX in its top-left block and YᵀX below it, summed into the f64 accumulators. With a bias the
+// last unknown multiplies a constant 1, whose Gram row is the column sums of X (and M on the
+// diagonal) and whose cross row is the column sums of Y.
+void accumulate(Accum& a, const Tensor& Z) {
+  const int64_t Kx = a.K - (a.bias ? 1 : 0), W = Kx + a.P, M = Z.size(0);
+  PLEAS_CHECK(Z.size(1) == W, "least squares: internal: ", a.path, " samples of width ", Z.size(1), ", expected ", W);
+  Tensor Gz = Tensor::zeros({W, W}, DType::f32, Z.device());
+  gram_accumulate(Gz, Z);
+  std::vector<float> g = Gz.to_vector<float>();
+  for (int64_t i = 0; i < Kx; ++i) {
+    const float* row = g.data() + i * W;
+    double* Gi = a.G.data() + i * a.K;
+    for (int64_t j = 0; j < Kx; ++j) Gi[j] += row[j];
+    double* Ci = a.C.data() + i * a.P;
+    for (int64_t p = 0; p < a.P; ++p) Ci[p] += row[Kx + p];  // (ZᵀZ)[i, Kx + p] = (XᵀY)[i, p]
+  }
+  if (!a.bias) return;
+  std::vector<float> s = sum(Z, {0}).to_vector<float>();
+  const size_t b = size_t(a.K - 1);
+  for (int64_t j = 0; j < Kx; ++j) {
+    a.G[b * size_t(a.K) + size_t(j)] += s[size_t(j)];
+    a.G[size_t(j) * size_t(a.K) + b] += s[size_t(j)];
+  }
+  a.G[b * size_t(a.K) + b] += double(M);
+  for (int64_t p = 0; p < a.P; ++p) a.C[b * size_t(a.P) + size_t(p)] += s[size_t(Kx + p)];
+}
+
+// MemAvailable of /proc/meminfo in bytes (0 where unknown).
+double available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024.0;
+}
+
+// Bytes held per image while a chunk is processed: every hooked input and output of every parent
+// (measured by a one-image forward) plus the largest layer's features ([K' + P] x positions, the
+// mixed input and its target).
+double probe_bytes_per_image(const std::vector<Model*>& parents, const Tensor& images,
+                             const std::vector<std::string>& paths, const std::vector<Accum>& acc) {
+  double held = 0, features = 0;
+  const Tensor one = images.narrow(0, 0, 1);
+  std::vector<Acts> io(parents.size());
+  for (size_t x = 0; x < parents.size(); ++x) {
+    collect(*parents[x], one, paths, io[x]);
+    for (const auto& [path, t] : io[x].io) held += 4.0 * double(t.first.numel() + t.second.numel());
+  }
+  for (const Accum& a : acc) {
+    const auto& [in, out] = io[0].io.at(a.path);
+    const double pos = double(out.numel()) / double(out.size(a.conv ? 1 : -1));  // samples per image
+    // Z [K' + P, positions] plus the mixed input and target (up to twice a parent's width).
+    features = std::max(features, 4.0 * double(a.K + a.P) * pos + 8.0 * double(in.numel() + out.numel()));
+  }
+  return held + 2.0 * features;
 }
 
 }  // namespace
 
-void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
-                         data::DataLoader& loader, const LsqOptions& opt) {
-  least_squares_refit(spec, plan, std::vector<Model*>{&A, &B}, merged, loader, opt);
+LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
+                             data::DataLoader& loader, const LsqOptions& opt) {
+  return least_squares_refit(spec, plan, std::vector<Model*>{&A, &B}, merged, loader, opt);
 }
 
-void least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents, Model& merged,
-                         data::DataLoader& loader, const LsqOptions& opt) {
+LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents,
+                             Model& merged, data::DataLoader& loader, const LsqOptions& opt) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  LsqStats st;
   const Device dev = merged.device();
   PLEAS_CHECK(int(parents.size()) == plan.parents, "least squares: ", parents.size(), " models for a plan of ",
               plan.parents, " parents");
@@ -217,72 +280,115 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std:
   loader.start_epoch(0);
   data::Batch batch;
   int64_t seen = 0;
+  // Memory: the normal equations (f64) stay for the whole pass; the hooked activations of both
+  // parents and one layer's features are held for one chunk of images at a time. The chunk is
+  // sized from a one-image probe so that they fit opt.memory_bytes (a loader batch larger than
+  // that is split: the sums are the same, the order of f32 products per chunk is not).
+  double eq_bytes = 0;
+  for (const Accum& a : acc) eq_bytes += 8.0 * double(a.K) * double(a.K + a.P);
+  const double avail = available_memory_bytes();
+  if (avail > 0)
+    PLEAS_CHECK(eq_bytes < 0.9 * avail, "least squares: the normal equations need ", eq_bytes / 1e9,
+                " GB (f64 Gram and cross matrices of ", acc.size(), " layers) but only ", avail / 1e9,
+                " GB of memory is available; merge fewer units separately (a lower --budget) or use a larger machine");
+  int64_t chunk = 0;  // images per chunk, set on the first batch
+  Clock::time_point tf = Clock::now();
   while (loader.next(batch)) {
-    std::vector<Acts> io(parents.size());
-    for (size_t x = 0; x < parents.size(); ++x) collect(*parents[x], batch.images, paths, io[x]);
-    // Parent activations of `path` (input or output), mixed into the merged layout.
-    auto mixed = [&](const std::string& path, bool input, const LayerCoef& c, Mix m, int axis) {
-      if (!use_maps) {
-        const auto &pa = io[0].io.at(path), &pb = io[1].io.at(path);
-        return input ? mix(pa.first, pb.first, c, m, axis) : mix(pa.second, pb.second, c, m, axis);
-      }
-      std::vector<const Tensor*> xs;
-      for (Acts& a : io) xs.push_back(input ? &a.io.at(path).first : &a.io.at(path).second);
-      return mix_maps(xs, c, axis);
-    };
-    for (Accum& a : acc) {
-      const Tensor& xa = io[0].io.at(a.path).first;
-      const int64_t N = xa.size(0);
-      Tensor rows;  // optional subset of (image, position) rows
-      for (auto [xm, ym] : terms) {
-        const int axis = a.conv ? 1 : -1;
-        Tensor X, Y = mixed(a.path, false, a.out, ym, axis), Xm, Ym;
-        if (a.norm) {  // X = LN_m(mixed stream): the parents' norm inputs, the merged model's norm
-          X = pleas::forward(*a.norm, mixed(a.norm_path, true, a.in, xm, -1), ForwardCtx{});
-          // A layer that reads one token of the norm's output (the head: the class token).
-          if (X.dim() > xa.dim()) X = X.select(1, 0).contiguous();
-        } else {
-          X = mixed(a.path, true, a.in, xm, axis);
-        }
-        if (a.conv) {
-          Tensor col = unfold2d(X, a.kh, a.kw, a.args);  // [N, Q·kh·kw, positions]
-          const int64_t pos = col.size(2);
-          Xm = col.permute({0, 2, 1}).contiguous().reshape({N * pos, a.K - (a.bias ? 1 : 0)});
-          Ym = Y.reshape({N, a.P, pos}).permute({0, 2, 1}).contiguous().reshape({N * pos, a.P});
-          if (opt.max_positions > 0 && pos > opt.max_positions) {
-            if (!rows.defined()) {
-              std::vector<int64_t> r;
-              std::vector<int64_t> all(static_cast<size_t>(pos));
-              std::iota(all.begin(), all.end(), 0);
-              for (int64_t n = 0; n < N; ++n) {
-                std::shuffle(all.begin(), all.end(), rng);
-                for (int64_t j = 0; j < opt.max_positions; ++j) r.push_back(n * pos + all[size_t(j)]);
-              }
-              rows = Tensor::from_vector(r, {int64_t(r.size())}, dev);
-            }
-            Xm = index_select(Xm, 0, rows);
-            Ym = index_select(Ym, 0, rows);
-          }
-        } else {
-          // Every token is a sample ([N, L, Q] -> [N·L, Q]).
-          Xm = X.reshape({-1, a.Q});
-          Ym = Y.reshape({-1, a.P});
-        }
-        if (a.bias) Xm = cat({Xm, Tensor::full({Xm.size(0), 1}, 1.0, DType::f32, dev)}, 1);  // the bias column
-        Tensor Gb = Tensor::zeros({a.K, a.K}, DType::f32, dev), Cb = Tensor::zeros({a.K, a.P}, DType::f32, dev);
-        gram_accumulate(Gb, Xm);
-        cross_accumulate(Cb, Xm, Ym);
-        add_into(a.G, Gb);
-        add_into(a.C, Cb);
-      }
+    const int64_t B = batch.images.size(0);
+    if (chunk == 0) {
+      const double per_image = probe_bytes_per_image(parents, batch.images, paths, acc);
+      chunk = std::max<int64_t>(1, int64_t(double(opt.memory_bytes) / std::max(per_image, 1.0)));
+      if (avail > 0 && eq_bytes + double(std::min(chunk, B)) * per_image > 0.9 * avail)
+        PLEAS_FAIL("least squares: even one image needs ", per_image / 1e6, " MB of activations besides ", eq_bytes / 1e9,
+                   " GB of normal equations, more than the ", avail / 1e9, " GB available");
+      if (opt.progress)
+        std::fprintf(stderr, "  least squares: %.0f MB of normal equations, %.1f MB of activations per image: chunks of %lld images\n",
+                     eq_bytes / 1e6, per_image / 1e6, (long long)std::min(chunk, B));
+      st.images_per_chunk = std::min(chunk, B);
     }
-    seen += batch.images.size(0);
-    bar.update(false, "  least squares: %lld images accumulated", (long long)seen);
+    for (int64_t c0 = 0; c0 < B; c0 += chunk) {
+      const Tensor images = B <= chunk ? batch.images : batch.images.narrow(0, c0, std::min(chunk, B - c0));
+      std::vector<Acts> io(parents.size());
+      for (size_t x = 0; x < parents.size(); ++x) collect(*parents[x], images, paths, io[x]);
+      int64_t held = 0;
+      for (const Acts& a : io)
+        for (const auto& [path, t] : a.io) held += (t.first.numel() + t.second.numel()) * int64_t(sizeof(float));
+      st.peak_batch_bytes = std::max(st.peak_batch_bytes, held);
+      st.forward_s += since(tf);
+      const Clock::time_point tb = Clock::now();
+      double gram_before = st.gram_s;
+      // Parent activations of `path` (input or output), mixed into the merged layout.
+      auto mixed = [&](const std::string& path, bool input, const LayerCoef& c, Mix m, int axis) {
+        if (!use_maps) {
+          const auto &pa = io[0].io.at(path), &pb = io[1].io.at(path);
+          return input ? mix(pa.first, pb.first, c, m, axis) : mix(pa.second, pb.second, c, m, axis);
+        }
+        std::vector<const Tensor*> xs;
+        for (Acts& a : io) xs.push_back(input ? &a.io.at(path).first : &a.io.at(path).second);
+        return mix_maps(xs, c, axis);
+      };
+      for (Accum& a : acc) {
+        const Tensor& xa = io[0].io.at(a.path).first;
+        const int64_t N = xa.size(0);
+        Tensor rows;  // optional subset of (image, position) rows
+        for (auto [xm, ym] : terms) {
+          const int axis = a.conv ? 1 : -1;
+          Tensor X, Y = mixed(a.path, false, a.out, ym, axis);
+          if (a.norm) {  // X = LN_m(mixed stream): the parents' norm inputs, the merged model's norm
+            X = pleas::forward(*a.norm, mixed(a.norm_path, true, a.in, xm, -1), ForwardCtx{});
+            // A layer that reads one token of the norm's output (the head: the class token).
+            if (X.dim() > xa.dim()) X = X.select(1, 0).contiguous();
+          } else {
+            X = mixed(a.path, true, a.in, xm, axis);
+          }
+          // Samples as rows of Z = [X Y] [M, K' + P] (K' = Q·kh·kw; the bias column is not
+          // materialised): one SYRK gives XᵀX and YᵀX together. A convolution's samples are its
+          // (image, position) pairs: unfold2d_rows_into writes the im2col columns of the whole batch
+          // into the first K' rows of a [K' + P, N·positions] buffer and the targets fill the rest,
+          // so Z is a transposed view and nothing is transposed by a copy.
+          Tensor Z;
+          const int64_t Kx = a.K - (a.bias ? 1 : 0);
+          if (a.conv) {
+            const int64_t pos = Y.size(2) * Y.size(3);
+            Tensor buf = Tensor::empty({Kx + a.P, N * pos}, DType::f32, dev);
+            Tensor xs = buf.narrow(0, 0, Kx), ys = buf.narrow(0, Kx, a.P).reshape({a.P, N, pos});
+            unfold2d_rows_into(xs, X, a.kh, a.kw, a.args);
+            ys.copy_(Y.reshape({N, a.P, pos}).permute({1, 0, 2}));
+            if (opt.max_positions > 0 && pos > opt.max_positions) {
+              if (!rows.defined()) {
+                std::vector<int64_t> r;
+                std::vector<int64_t> all(static_cast<size_t>(pos));
+                std::iota(all.begin(), all.end(), 0);
+                for (int64_t n = 0; n < N; ++n) {
+                  std::shuffle(all.begin(), all.end(), rng);
+                  for (int64_t j = 0; j < opt.max_positions; ++j) r.push_back(n * pos + all[size_t(j)]);
+                }
+                rows = Tensor::from_vector(r, {int64_t(r.size())}, dev);
+              }
+              buf = index_select(buf, 1, rows);
+            }
+            Z = buf.transpose(0, 1);
+          } else {
+            // Every token is a sample ([N, L, Q] -> [N·L, Q]).
+            Z = cat({X.reshape({-1, a.Q}), Y.reshape({-1, a.P})}, 1);
+          }
+          const Clock::time_point tg = Clock::now();
+          accumulate(a, Z);
+          st.gram_s += since(tg);
+          st.gram_flops += double(Z.size(0)) * double(Z.size(1)) * double(Z.size(1) + 1);
+        }
+      }
+      st.features_s += since(tb) - (st.gram_s - gram_before);
+      seen += images.size(0);
+      bar.update(false, "  least squares: %lld images accumulated", (long long)seen);
+      tf = Clock::now();
+    }
   }
   bar.update(true, "  least squares: %lld images accumulated", (long long)seen);
   PLEAS_CHECK(seen > 0, "least squares: the merge data is empty");
 
   // Solve each block of output rows over the inputs it may read.
+  const Clock::time_point ts = Clock::now();
   for (Accum& a : acc) {
     const int64_t kk = int64_t(a.kh) * a.kw;
     std::vector<RowBlock> blocks = a.conv ? convs.at(a.path)->blocks : linears.at(a.path)->blocks;
@@ -339,6 +445,8 @@ void least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std:
       set_blocks(*l, std::vector<RowBlock>(l->blocks));
     }
   }
+  st.solve_s = since(ts);
+  return st;
 }
 
 void recompute_batch_norm(Model& m, data::DataLoader& loader, bool progress) {

@@ -43,19 +43,33 @@ struct LsqOptions {
   double ridge = 1e-5;            // relative to the mean diagonal of each block's Gram matrix
   double regmean_alpha = 0.9;
   int64_t max_positions = 0;      // per image and conv layer, random subset of output positions (0 = all)
+  // Activations held at once (both parents' hooked layers plus one layer's features): a loader
+  // batch is processed in chunks of images that fit (the normal equations come on top).
+  int64_t memory_bytes = int64_t(2) << 30;
   uint64_t seed = 0;
   bool progress = true;
   bool norm_inputs_merged = true;  // fit layers after a LayerNorm on the merged model's norm (see above)
 };
 
+// Where the least-squares stage spends its time (seconds) and the work of its Gram products.
+struct LsqStats {
+  double forward_s = 0;   // the parents' forwards with their hooked activations (and loading)
+  double features_s = 0;  // mixing into the merged layout, im2col, target layout
+  double gram_s = 0;      // Z ᵀZ products and their f64 accumulation
+  double solve_s = 0;     // the row-block solves and writing the weights
+  double gram_flops = 0;  // multiply-adds x 2 of the SYRKs (one triangle: M·W² per batch and layer)
+  int64_t peak_batch_bytes = 0;  // largest per-chunk set of hooked activations held at once
+  int64_t images_per_chunk = 0;
+};
+
 // Refits every conv/linear weight (and the head's bias) of `merged`, whose layout is `plan`'s.
-void least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
-                         data::DataLoader& loader, const LsqOptions& opt);
+LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, Model& A, Model& B, Model& merged,
+                             data::DataLoader& loader, const LsqOptions& opt);
 // Any alignment and any number of parents (plan.parents): inputs and targets are the parents'
 // activations merged by the layout maps, X̃ = Σ_x M_in,x X_x and Ỹ = Σ_x M_out,x Y_x — Eq. 1 with the
 // N-model ensemble as the target in the aligned coordinates (objective `ensemble` only).
-void least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents,
-                         Model& merged, data::DataLoader& loader, const LsqOptions& opt);
+LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const std::vector<Model*>& parents,
+                             Model& merged, data::DataLoader& loader, const LsqOptions& opt);
 
 // BatchNorm recomputation: running statistics reset and recomputed as the exact cumulative average
 // over all batches of the loader (PyTorch's momentum=None).

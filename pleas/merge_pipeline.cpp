@@ -356,8 +356,9 @@ MergeOutcome merge_once(const std::vector<Model*>& parents, std::shared_ptr<cons
     if (method == "regmean") lsq.objective = LsqObjective::regmean;
     lsq.progress = opt.progress;
     lsq.seed = opt.seed;
-    least_squares_refit(spec, plan, parents, *out.model, loader, lsq);
+    const LsqStats ls = least_squares_refit(spec, plan, parents, *out.model, loader, lsq);
     out.stages.emplace_back("least_squares", since(t));
+    out.lsq = ls;
   }
   // 4. BatchNorm statistics of the merged model (ZipIt!'s and CCA Merge's BN reset too).
   PLEAS_CHECK(opt.bn == "recompute" || opt.bn == "keep" || opt.bn == "merged_units", "merge: BatchNorm mode '", opt.bn,

@@ -77,6 +77,7 @@ struct MergeOutcome {
   bool separate_heads = false;
   int64_t outputs_a = 0;             // logits [0, outputs_a) are A's head
   std::vector<std::pair<std::string, double>> stages;  // seconds per stage, in order
+  LsqStats lsq;  // the least-squares stage's breakdown (zero when the method has none)
   double total_s = 0;
   int64_t merged_groups = -1;        // partial = prefix: groups merged
   struct Restart { uint64_t seed; double objective, score; };

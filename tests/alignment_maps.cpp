@@ -307,8 +307,11 @@ TEST(AlignmentMaps, ZipItZeroMergesIsTheEnsemble) {
   const PermSpec& spec = s.spec;
   const auto& st = s.st;
   MergePlan plan = plan_from_stats(spec, st, [](const GroupStats& g, int64_t d) { return zipit_maps(g.cov, d, 2, 0); }, s.full_k());
-  for (auto& g : plan.groups)
-    if (!g.maps.empty()) EXPECT_EQ(g.width(), 2 * g.d);
+  for (auto& g : plan.groups) {
+    if (!g.maps.empty()) {
+      EXPECT_EQ(g.width(), 2 * g.d);
+    }
+  }
   auto m = build_plan(spec, plan, {a.get(), b.get()});
   Tensor x = test::random_tensor({3, 3, 32, 32}, 5);
   const auto la = test::host(a->forward(x)), lb = test::host(b->forward(x));

@@ -325,9 +325,36 @@ TEST(Unfold2d, MatchesDefinitionAndConv) {
   EXPECT_THROW(unfold2d(x, 9, 9, Conv2dArgs{}), Error);
 }
 
+// unfold2d_rows: the same columns with the images side by side, rows[(c*KH+kh)*KW+kw, n*OH*OW + p]
+// = col[n, ., p]; _into writes them into the first rows of a larger buffer and leaves the rest.
+TEST(Unfold2d, RowsLayoutMatchesUnfold) {
+  Tensor x = test::random_tensor({3, 4, 9, 7}, 74);
+  for (Conv2dArgs a : {Conv2dArgs{2, 1, 1, 2, 1, 2, 1}, Conv2dArgs::make(1, 1), Conv2dArgs::make(2, 0)}) {
+    Tensor col = unfold2d(x, 3, 2, a);  // [N, K, P]
+    const int64_t K = col.size(1), P = col.size(2);
+    Tensor rows = unfold2d_rows(x, 3, 2, a);
+    ASSERT_EQ(rows.shape(), (Shape{K, 3 * P}));
+    EXPECT_TRUE(test::all_close(rows, test::host(col.permute({1, 0, 2}).contiguous().reshape({K, 3 * P})), 0, 0));
+    Tensor buf = Tensor::full({K + 5, 3 * P}, 7.0);
+    Tensor head = buf.narrow(0, 0, K);
+    unfold2d_rows_into(head, x, 3, 2, a);
+    EXPECT_TRUE(test::all_close(buf.narrow(0, 0, K), test::host(rows), 0, 0));
+    EXPECT_TRUE(test::all_close(buf.narrow(0, K, 5), std::vector<double>(size_t(5 * 3 * P), 7.0), 0, 0));
+  }
+  Tensor small = Tensor::empty({10, 3}, DType::f32);
+  expect_error([&] { unfold2d_rows_into(small, x, 3, 3, Conv2dArgs::make(1, 1)); }, {"unfold2d"});
+}
+
 TEST(Unfold2dCuda, MatchesCpu) {
   PLEAS_SKIP_WITHOUT_CUDA();
   Tensor x = test::random_tensor({2, 5, 9, 8}, 73);
   Conv2dArgs a = Conv2dArgs::make(2, 1);
   EXPECT_TRUE(test::all_close(unfold2d(x.to(Device::cuda()), 3, 3, a), test::host(unfold2d(x, 3, 3, a)), 0, 0));
+}
+
+TEST(Unfold2dCuda, RowsMatchCpu) {
+  PLEAS_SKIP_WITHOUT_CUDA();
+  Tensor x = test::random_tensor({2, 5, 9, 8}, 75);
+  Conv2dArgs a{2, 1, 1, 2, 1, 2, 1};
+  EXPECT_TRUE(test::all_close(unfold2d_rows(x.to(Device::cuda()), 3, 3, a), test::host(unfold2d_rows(x, 3, 3, a)), 0, 0));
 }

@@ -238,7 +238,9 @@ TEST(ExperimentData, DeadLeavesIsSeededAndLooksLikeLeaves) {
     ASSERT_EQ(x.height, 32);
     EXPECT_EQ(x.pixels, b.load(i).pixels) << "same seed, same image " << i;
     EXPECT_NE(x.pixels, c.load(i).pixels) << "another seed, another image " << i;
-    if (i > 0) EXPECT_NE(x.pixels, a.load(i - 1).pixels);
+    if (i > 0) {
+      EXPECT_NE(x.pixels, a.load(i - 1).pixels);
+    }
     // Opaque flat disks: most horizontal neighbours share their colour exactly, yet the image
     // holds many colours (disks of every scale), which uniform noise (no equal neighbours) and a
     // flat image (one colour) both fail.

@@ -104,6 +104,22 @@ TEST(Gram, F32AccumulatedOverChunksEqualsStackedXtX) {
   expect_symmetric(G);
 }
 
+// Tall inputs take the threaded path (chunks of rows on OpenMP threads, each into its own
+// triangle, summed): both layouts, a ragged last chunk, f32 and f64 accumulators.
+TEST(Gram, TallInputsOverThreadedChunksEqualXtX) {
+  const int64_t k = 23, n = 5 * 1024 + 77;
+  Tensor rows = random_tensor({k, n}, 150);          // unfold2d_rows' layout [k, n]
+  Tensor x = rows.transpose(0, 1);                   // [n, k] transposed view
+  Tensor xc = random_tensor({n, k}, 151);            // [n, k] row-major
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor G = Tensor::zeros({k, k}, dt);
+    gram_accumulate(G, x);
+    gram_accumulate(G, xc);
+    EXPECT_TRUE(all_close(G, ref_xty({x, xc}, {x, xc}), 2e-4, 1e-4)) << dtype_name(dt);
+    expect_symmetric(G);
+  }
+}
+
 TEST(Gram, F64AccumulatorFromF32AndF64Inputs) {
   const int64_t k = 29;
   auto xs = chunks({64, 33, 1}, k, 110, DType::f32);

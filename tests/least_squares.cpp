@@ -145,3 +145,37 @@ TEST(LeastSquares, ObjectivesParse) {
   EXPECT_EQ(parse_objective("regmean"), LsqObjective::regmean);
   EXPECT_THROW(parse_objective("adam"), Error);
 }
+
+// A memory bound that forces chunks of one image (the loader's batches of 4 split) gives the
+// same normal equations: the merged weights equal the unchunked fit's up to f32 summation order.
+// The stats count the Gram work exactly: Σ over layers and images of positions·W·(W + 1), W = K' + P.
+TEST(LeastSquares, ChunkedEqualsUnchunkedAndCountsGramWork) {
+  Fixture s = setup(0.5), t = setup(0.5);
+  auto ld = loader(8, 4);
+  LsqOptions opt;
+  opt.ridge = 1e-2;  // 8 images leave layer3's 576 unknowns underdetermined: a ridge that conditions them
+  opt.progress = false;
+  const LsqStats whole = least_squares_refit(s.spec, s.plan, *s.a, *s.b, *s.merged, ld, opt);
+  EXPECT_EQ(whole.images_per_chunk, 4);
+  opt.memory_bytes = 1;  // less than one image: chunks of one
+  const LsqStats chunked = least_squares_refit(t.spec, t.plan, *t.a, *t.b, *t.merged, ld, opt);
+  EXPECT_EQ(chunked.images_per_chunk, 1);
+  EXPECT_DOUBLE_EQ(whole.gram_flops, chunked.gram_flops);
+  double flops = 0;
+  for (Conv2d* c : s.merged->convs()) {
+    const test::HookedIO h = test::hooked_io(*s.merged, c->path, test::random_tensor({1, 3, 32, 32}, 1));
+    const double pos = double(h.out_shape[2] * h.out_shape[3]);
+    const double w = double(c->weight.size(1) * c->weight.size(2) * c->weight.size(3) + c->weight.size(0));
+    flops += 8 * pos * w * (w + 1);
+  }
+  for (Linear* l : s.merged->linears()) {
+    const double w = double(l->weight.size(1) + l->weight.size(0));
+    flops += 8 * w * (w + 1);
+  }
+  EXPECT_DOUBLE_EQ(whole.gram_flops, flops);
+  auto sa = s.merged->state_dict(), sb = t.merged->state_dict();
+  for (auto& [name, v] : sa) {
+    if (v.dtype() != DType::f32) continue;
+    EXPECT_TRUE(test::all_close_scaled(sb.at(name), v, 1e-4, 1e-4)) << name;
+  }
+}

@@ -3,7 +3,9 @@
 // relative to each tensor's largest magnitude. (Per element the bound would be unreachable: on the
 // ResNet-50 golden PyTorch's own f32 forward differs from the float64 reference by 7e-4 at values
 // of 90, i.e. 7.8e-6 of the tensor's scale; tools/make_goldens.py records that figure.)
+#include <array>
 #include <map>
+#include <set>
 
 #include "engine/weights.h"
 #include "models/cifar_resnet.h"
@@ -66,6 +68,34 @@ TEST(ModelGoldenCuda, AllModels) {
   PLEAS_SKIP_WITHOUT_CUDA();
   for (const char* n : {"cifar_resnet20", "resnet18_w12", "resnet50_w8", "vit_tiny", "vit_tintn"})
     check_golden(n, Device::cuda());
+}
+
+// The hooks' contract that least squares relies on: conv, linear and LayerNorm inputs and outputs
+// are not modified after they are reported. Hold references to all of them during a forward and
+// compare with clones taken at the call: bit-identical afterwards, on every golden architecture.
+TEST(Model, LayerIoStableAfterReport) {
+  for (const char* name : {"cifar_resnet20", "resnet18_w12", "resnet50_w8", "vit_tiny"}) {
+    auto model = load_model(golden(name, "weights"));
+    std::set<std::string> paths;
+    for (Conv2d* c : model->convs()) paths.insert(c->path);
+    for (Linear* l : model->linears()) paths.insert(l->path);
+    if (auto* v = dynamic_cast<VisionTransformer*>(model.get()))
+      for (const LayerNorm* n : v->layer_norms()) paths.insert(n->path);
+    std::map<std::string, std::array<Tensor, 4>> seen;  // held in, held out, cloned in, cloned out
+    Hooks hooks;
+    hooks.add("*", [&](const std::string& path, const Tensor& in, const Tensor& out) {
+      if (paths.count(path)) seen[path] = {in, out, in.clone(), out.clone()};
+    });
+    ForwardCtx ctx;
+    ctx.hooks = &hooks;
+    WeightFile io = load_weights(golden(name, "io"));
+    model->forward(io.tensors.at("input"), ctx);
+    EXPECT_EQ(seen.size(), paths.size()) << name;
+    for (auto& [path, t] : seen) {
+      EXPECT_TRUE(all_close(t[0], host(t[2]), 0, 0)) << name << " " << path << " input";
+      EXPECT_TRUE(all_close(t[1], host(t[3]), 0, 0)) << name << " " << path << " output";
+    }
+  }
 }
 
 TEST(Model, InfoCounts) {

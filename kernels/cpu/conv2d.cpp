@@ -30,8 +30,9 @@ float* scratch(size_t n) {
   return buf.get();
 }
 
-// col [C·KH·KW, OH·OW] of one contiguous image x [C,H,W] (C = channels of one group).
-void im2col(const float* x, const ConvGeom& g, float* col, bool parallel) {
+// col [C·KH·KW, OH·OW] (row r at col + r·ld) of one contiguous image x [C,H,W] (C = channels of
+// one group).
+void im2col(const float* x, const ConvGeom& g, float* col, int64_t ld, bool parallel) {
   const int64_t rows = g.C * g.KH * g.KW, P = g.OH * g.OW;
 #pragma omp parallel for schedule(static) if (parallel && rows * P > (1 << 15))
   for (int64_t r = 0; r < rows; ++r) {
@@ -40,7 +41,7 @@ void im2col(const float* x, const ConvGeom& g, float* col, bool parallel) {
     int64_t oh_lo, oh_hi, ow_lo, ow_hi;
     conv_valid_range(g.H, g.OH, kh, g.sh, g.ph, g.dh, oh_lo, oh_hi);
     conv_valid_range(g.W, g.OW, kw, g.sw, g.pw, g.dw, ow_lo, ow_hi);
-    float* dst = col + r * P;
+    float* dst = col + r * ld;
     std::fill(dst, dst + oh_lo * g.OW, 0.f);
     const int64_t iw0 = conv_in_coord(ow_lo, kw, g.sw, g.pw, g.dw);
     for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
@@ -91,7 +92,7 @@ void conv2d(Tensor& out, const Tensor& x_, const Tensor& w_, const Tensor& bias_
         for (int64_t m = 0; m < Mg; ++m)
           std::fill(og + m * P, og + (m + 1) * P, bp ? bp[gi * Mg + m] : 0.f);
       if (K == 0) continue;
-      if (!pointwise) im2col(xg, g, col, parallel);
+      if (!pointwise) im2col(xg, g, col, P, parallel);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(Mg), int(P), int(K), 1.f,
                   wp + gi * Mg * K, int(K), pointwise ? xg : col, int(P), bp ? 1.f : 0.f, og,
                   int(P));
@@ -119,11 +120,13 @@ void unfold2d(Tensor& out, const Tensor& x_, int kh, int kw, const Conv2dArgs& a
   g.OW = conv_out_size(W, kw, a.stride_w, a.pad_w, a.dilation_w);
   g.sh = a.stride_h; g.sw = a.stride_w; g.ph = a.pad_h; g.pw = a.pad_w;
   g.dh = a.dilation_h; g.dw = a.dilation_w;
-  const int64_t per = C * kh * kw * g.OH * g.OW;
+  // out [N, C·kh·kw, OH·OW], any strides with the last one 1 (unfold2d_rows passes a permuted view).
+  PLEAS_CHECK(out.stride(2) == 1 || out.size(2) == 1, "unfold2d (cpu): output rows must be contiguous");
+  const int64_t image_stride = out.stride(0), ld = out.stride(1);
   const float* xp = x.data<float>();
   float* op = out.data<float>();
 #pragma omp parallel for schedule(static) if (N > 1)
-  for (int64_t n = 0; n < N; ++n) im2col(xp + n * C * H * W, g, op + n * per, false);
+  for (int64_t n = 0; n < N; ++n) im2col(xp + n * C * H * W, g, op + n * image_stride, ld, false);
 }
 
 }  // namespace pleas::cpu

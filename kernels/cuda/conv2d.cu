@@ -125,14 +125,15 @@ void conv2d(Tensor& out, const Tensor& x_, const Tensor& w_, const Tensor& bias_
 }
 
 namespace {
-// One thread per column entry: out[n, r, p] = x[n] at im2col_src_offset(r, p), or 0 in padding.
-__global__ void unfold_kernel(const float* x, ConvGeom g, int64_t N, float* out) {
+// One thread per column entry: out[n, r, p] (at n·sn + r·sr + p) = x[n] at im2col_src_offset(r, p),
+// or 0 in padding.
+__global__ void unfold_kernel(const float* x, ConvGeom g, int64_t N, int64_t sn, int64_t sr, float* out) {
   const int64_t rows = g.C * g.KH * g.KW, P = g.OH * g.OW, per = rows * P, total = N * per;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = i / per, r = (i % per) / P, p = i % P;
     const int64_t off = im2col_src_offset(g, r, p);
-    out[i] = off < 0 ? 0.f : x[n * g.C * g.H * g.W + off];
+    out[n * sn + r * sr + p] = off < 0 ? 0.f : x[n * g.C * g.H * g.W + off];
   }
 }
 }  // namespace
@@ -148,7 +149,9 @@ void unfold2d(Tensor& out, const Tensor& x_, int kh, int kw, const Conv2dArgs& a
   auto& c = context(x);
   const int64_t total = out.numel();
   if (total == 0) return;
-  unfold_kernel<<<grid_for(total), kBlock, 0, c.stream>>>(x.data<float>(), g, x.size(0), out.data<float>());
+  PLEAS_CHECK(out.stride(2) == 1 || out.size(2) == 1, "unfold2d (cuda): output rows must be contiguous");
+  unfold_kernel<<<grid_for(total), kBlock, 0, c.stream>>>(x.data<float>(), g, x.size(0), out.stride(0), out.stride(1),
+                                                          out.data<float>());
   PLEAS_KERNEL_CHECK();
 }
 
