@@ -69,3 +69,39 @@ BENCHMARK(BM_GramRowsLayout)
     ->Args({0, 144, 102400})->Args({0, 288, 25600})->Args({0, 576, 6400})
     ->Args({1, 144, 102400})->Args({1, 288, 25600})->Args({1, 576, 6400})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The im2col Gram of one 3x3 convolution's input x [N, C, H, W] two ways, counted in the direct
+// form's work (N·OH·OW · K·(K + 1), K = 9C) so that GFLOP/s compare time directly:
+//   direct = 0: unfold2d_rows + SYRK (what least squares did before);
+//   direct = 1: conv_gram_accumulate (the shift-structured form on the CPU).
+// Args: structured, N, C, H (= W), stride. Shapes: ResNet-20 stages at 100 images and ResNet-50's
+// 3x3 layers at 10 images (the merge's chunks).
+static void BM_ConvGram(benchmark::State& st) {
+  const bool structured = st.range(0) != 0;
+  const int64_t N = st.range(1), C = st.range(2), H = st.range(3);
+  const Conv2dArgs a = Conv2dArgs::make(int(st.range(4)), 1);
+  const Tensor x = rand_normal({N, C, H, H}, 5);
+  const int64_t K = C * 9, OH = conv_out_size(H, 3, a.stride_h, 1, 1);
+  Tensor G = Tensor::zeros({K, K});
+  for (auto _ : st) {
+    if (structured) {
+      conv_gram_accumulate(G, x, 3, 3, a);
+    } else {
+      Tensor rows = unfold2d_rows(x, 3, 3, a);
+      gram_accumulate(G, rows.transpose(0, 1));
+    }
+  }
+  bench::set_flops(st, double(N * OH * OH) * double(K) * double(K + 1));
+  st.SetLabel(structured ? "structured" : "unfold + syrk");
+}
+BENCHMARK(BM_ConvGram)
+    ->ArgNames({"structured", "N", "C", "H", "stride"})
+    ->ArgsProduct({{0, 1}, {100}, {16}, {32}, {1}})
+    ->ArgsProduct({{0, 1}, {100}, {32}, {16}, {1}})
+    ->ArgsProduct({{0, 1}, {100}, {64}, {8}, {1}})
+    ->ArgsProduct({{0, 1}, {10}, {64}, {56}, {1}})
+    ->ArgsProduct({{0, 1}, {10}, {128}, {28}, {1}})
+    ->ArgsProduct({{0, 1}, {10}, {256}, {14}, {1}})
+    ->ArgsProduct({{0, 1}, {10}, {512}, {7}, {1}})
+    ->ArgsProduct({{0, 1}, {10}, {128}, {56}, {2}})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();

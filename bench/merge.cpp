@@ -1,12 +1,13 @@
 // Whole merges (PLeaS, weight matching) with the time of every stage, the achieved rate of the
 // least-squares Gram products next to the SGEMM rate measured in the same run, and peak memory:
-//   BM_MergeResNet20/B/N   the zoo's ResNet-20 pair (akamaster + lrh2000, converted by
+//   BM_MergeResNet20/B/N/D the zoo's ResNet-20 pair (akamaster + lrh2000, converted by
 //                          experiments/convert_zoo.sh into $PLEAS_ZOO, default /tmp/pleas_zoo) on
 //                          N/10 CIFAR-10 training images per class from ../shared/data/cifar10;
 //                          two seeded random ResNet-20s on N random 32 px images where those are absent
-//   BM_MergeResNet18/B/N   two seeded random torchvision ResNet-18s, N random 224 px images
-//   BM_MergeResNet50/B/N   the same with ResNet-50
-// B = budget × 10 (10: fully merged, 15: 1.5× one parent). One iteration each (a merge is seconds
+//   BM_MergeResNet18/B/N/D two seeded random torchvision ResNet-18s, N random 224 px images
+//   BM_MergeResNet50/B/N/D the same with ResNet-50
+// B = budget × 10 (10: fully merged, 15: 1.5× one parent), D = 0 CPU / 1 CUDA (the merge on the
+// device: tools/gpu_check.sh runs those). One iteration each (a merge is seconds
 // to minutes). Counters: <stage>_s (match, merge, least_squares, bn_recompute, ...), lsq_forward_s,
 // lsq_features_s, lsq_gram_s, lsq_solve_s, gram_GFLOPs (Gram stage), sgemm_GFLOPs (1024³, same
 // process, same threads), gram_vs_sgemm, peak_rss_GB (VmHWM, reset before each merge), and
@@ -67,11 +68,13 @@ void run_merge(benchmark::State& st, Model& a, Model& b, std::shared_ptr<const d
   o.match = "weight";
   o.budget = double(st.range(0)) / 10.0;
   o.progress = false;
-  const double sgemm = sgemm_gflops();
+  o.device = bench::device_arg(st, 2);
+  const double sgemm = o.device.is_cuda() ? 0 : sgemm_gflops();
   MergeOutcome r;
   for (auto _ : st) {
     reset_peak_rss();
     r = merge_models(a, b, ds, tf, o);
+    bench::sync(o.device);
   }
   for (auto& [name, s] : r.stages) st.counters[name + "_s"] = s;
   st.counters["total_s"] = r.total_s;
@@ -92,7 +95,9 @@ void run_merge(benchmark::State& st, Model& a, Model& b, std::shared_ptr<const d
 }
 
 void random_pair(benchmark::State& st, const TensorDict& a, const TensorDict& b, int size, const std::string& name) {
-  auto ma = build_model(a, {}, Device::cpu(), "A"), mb = build_model(b, {}, Device::cpu(), "B");
+  const Device dev = bench::device_arg(st, 2);
+  if (!bench::device_ok(st, dev)) return;
+  auto ma = build_model(a, {}, dev, "A"), mb = build_model(b, {}, dev, "B");
   auto ds = std::make_shared<data::RandomImageDataset>(size_t(st.range(1)), size);
   run_merge(st, *ma, *mb, ds, data::Transform::cifar(), name + ", two seeded random parents, " +
                                                             std::to_string(st.range(1)) + " random " +
@@ -103,8 +108,11 @@ void BM_MergeResNet20(benchmark::State& st) {
   const char* env = std::getenv("PLEAS_ZOO");
   const fs::path zoo = env ? env : "/tmp/pleas_zoo";
   const fs::path cifar = fs::path(__FILE__).parent_path().parent_path().parent_path() / "shared" / "data" / "cifar10" / "train";
+  const Device dev = bench::device_arg(st, 2);
+  if (!bench::device_ok(st, dev)) return;
   if (fs::exists(zoo / "r20_akamaster.safetensors") && fs::exists(zoo / "r20_lrh2000.safetensors") && fs::exists(cifar)) {
-    auto a = load_model((zoo / "r20_akamaster.safetensors").string()), b = load_model((zoo / "r20_lrh2000.safetensors").string());
+    auto a = load_model((zoo / "r20_akamaster.safetensors").string(), dev);
+    auto b = load_model((zoo / "r20_lrh2000.safetensors").string(), dev);
     auto ds = data::per_class_subset(data::open_dataset_spec(cifar.string()), size_t(st.range(1) / 10));
     run_merge(st, *a, *b, ds, model_transform(*a),
               "zoo ResNet-20 pair (akamaster + lrh2000), " + std::to_string(ds->size()) + " CIFAR-10 train images");
@@ -121,7 +129,8 @@ void BM_MergeResNet50(benchmark::State& st) {
 
 }  // namespace
 
-// Args: budget × 10, merge images.
-BENCHMARK(BM_MergeResNet20)->Args({10, 2000})->Args({15, 2000})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
-BENCHMARK(BM_MergeResNet18)->Args({10, 2000})->Args({15, 2000})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
-BENCHMARK(BM_MergeResNet50)->Args({10, 100})->Args({10, 2000})->Args({15, 2000})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+// Args: budget × 10, merge images, device (0 = CPU, 1 = CUDA).
+BENCHMARK(BM_MergeResNet20)->ArgsProduct({{10, 15}, {2000}, {0, 1}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_MergeResNet18)->ArgsProduct({{10, 15}, {2000}, {0, 1}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_MergeResNet50)
+    ->Args({10, 100, 0})->ArgsProduct({{10, 15}, {2000}, {0, 1}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();

@@ -24,6 +24,7 @@ struct MergeArgs {
   std::vector<std::string> models;
   double ratio = -1, budget = -1, ridge = 1e-5, zipit_alpha = 0.3, zipit_beta = 0.125, cca_gamma = -1;
   double lsq_memory_gb = 2.0;
+  std::string lsq_gram = "structured";
   int64_t per_class = 200, bn_per_class = 50, skip = 0, batch = 100, max_positions = 0, merge_groups = -1, score_per_class = 20;
   int restarts = 1;
   int64_t match_seed = -1;
@@ -101,6 +102,8 @@ Command add_merge(CLI::App& app) {
       ->check(CLI::IsMember({"merged", "parents"}));
   sub->add_option("--ridge", m.ridge, "least squares ridge, relative to the Gram diagonal");
   sub->add_option("--lsq-max-positions", m.max_positions, "least squares: sample at most N positions per image and layer (0 = all)");
+  sub->add_option("--lsq-gram", m.lsq_gram, "least squares: stride-1 convolutions' Gram from the shift structure (structured, default) or by SYRK over the im2col rows (direct); the same sums")
+      ->check(CLI::IsMember({"structured", "direct"}));
   sub->add_option("--lsq-memory-gb", m.lsq_memory_gb, "least squares: activations held at once (both parents' hooked layers; batches are split into chunks of images that fit; default 2)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--batch", m.batch, "batch size")->check(CLI::PositiveNumber);
@@ -158,6 +161,7 @@ Command add_merge(CLI::App& app) {
     o.lsq.norm_inputs_merged = m.norm_inputs == "merged";
     o.lsq.max_positions = m.max_positions;
     o.lsq.memory_bytes = int64_t(m.lsq_memory_gb * double(int64_t(1) << 30));
+    o.lsq.structured_gram = m.lsq_gram == "structured";
     nlohmann::json budget_info;
     if (!m.k_file.empty()) {
       canonicalize(*A);

@@ -42,6 +42,8 @@
   void reduce(Tensor& out, const Tensor& x, const std::vector<int>& dims, ReduceOp op);        \
   void gram_accumulate(Tensor& G, const Tensor& X);                                            \
   void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y);                          \
+  /* G [C·KH·KW]² += UᵀU, U the im2col rows of x [N,C,H,W] (x contiguous, G's dtype) */         \
+  void conv_gram_accumulate(Tensor& G, const Tensor& x, int kh, int kw, const Conv2dArgs& args); \
   /* X = (A + ridge I)^-1 B; returns 0 or the 1-based index of the failing Cholesky pivot */   \
   int64_t spd_solve(Tensor& X, const Tensor& A, const Tensor& B, double ridge);                \
   void fill_uniform(Tensor& t, uint64_t seed, double lo, double hi);                           \

@@ -95,6 +95,14 @@ Tensor amax(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = f
 void gram_accumulate(Tensor& G, const Tensor& X);
 void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y);
 
+// ---- conv_gram (kernels/*/conv_gram): the im2col Gram of a convolution's input ----
+// G [C·KH·KW, C·KH·KW] += UᵀU for U = unfold2d_rows(x)ᵀ (x [N,C,H,W], any stride, padding and
+// dilation; groups 1), without forming U: on the CPU from the shift structure (blocks of kernel
+// offsets with the same phase and shift difference share their sums; ~3x fewer multiply-adds
+// for 3x3 stride-1 layers), on CUDA by unfold + SYRK. G f32 or f64 (x converted to it); both
+// triangles written. The same sums as gram_accumulate(G, U) regrouped: equal up to rounding.
+void conv_gram_accumulate(Tensor& G, const Tensor& x, int kernel_h, int kernel_w, const Conv2dArgs& args);
+
 // ---- solve (kernels/*/solve) ----
 // Solves (A + ridge·I) X = B for symmetric positive-definite A [n,n], B [n,m] (f32 or f64) by
 // Cholesky. A matrix that is not positive definite raises pleas::Error naming the failing pivot.

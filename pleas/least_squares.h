@@ -49,6 +49,9 @@ struct LsqOptions {
   uint64_t seed = 0;
   bool progress = true;
   bool norm_inputs_merged = true;  // fit layers after a LayerNorm on the merged model's norm (see above)
+  // Stride-1 convolutions' XᵀX from the shift structure (conv_gram_accumulate) rather than a SYRK
+  // over the im2col rows: the same sums regrouped (equal up to f32 rounding), fewer multiply-adds.
+  bool structured_gram = true;
 };
 
 // Where the least-squares stage spends its time (seconds) and the work of its Gram products.
@@ -57,7 +60,10 @@ struct LsqStats {
   double features_s = 0;  // mixing into the merged layout, im2col, target layout
   double gram_s = 0;      // Z ᵀZ products and their f64 accumulation
   double solve_s = 0;     // the row-block solves and writing the weights
-  double gram_flops = 0;  // multiply-adds x 2 of the SYRKs (one triangle: M·W² per batch and layer)
+  // Work of the direct form, M·W·(W + 1) per chunk and layer (one triangle of the SYRK of Z = [X Y],
+  // M samples of width W): gram_flops / gram_s is the direct-form rate (the structured form does
+  // fewer multiply-adds for the same result, so its "effective" rate can exceed the SGEMM peak).
+  double gram_flops = 0;
   int64_t peak_batch_bytes = 0;  // largest per-chunk set of hooked activations held at once
   int64_t images_per_chunk = 0;
 };

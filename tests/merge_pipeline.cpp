@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "experiments/evaluate.h"
 #include "models/model_io.h"
 #include "pleas/merge_pipeline.h"
@@ -73,4 +74,36 @@ TEST(MergePipeline, DemoMethodsOrdering) {
   EXPECT_GT(ens, acc_a - 2.0);
   std::printf("demo: A %.1f  ensemble %.1f  average %.1f  permute %.1f  pleas@1.0 %.1f  pleas@1.8 %.1f\n",
               acc_a, ens, avg, perm, pl, big);
+}
+
+// The whole PLeaS merge on the GPU (parents, merge data, matching, least squares, BN recompute all
+// on the device) equals the CPU merge: same k, the merged models' logits on test images within
+// f32 tolerance (cuBLAS and OpenBLAS sum in different orders), the same top-1 within 1 pp.
+TEST(MergePipelineCuda, PleasOnDeviceEqualsCpu) {
+  PLEAS_SKIP_WITHOUT_CUDA();
+  Demo d = demo_data();
+  if (!d.ok) GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) not installed";
+  MergeOptions o;
+  o.method = "pleas";
+  o.budget = 1.2;
+  o.progress = false;
+  auto A = demo("a"), B = demo("b");
+  MergeOutcome cpu = merge_models(*A, *B, d.merge, model_transform(*A), o);
+  const std::string dir = std::string(PLEAS_SOURCE_DIR) + "/models/demo/fmnist_";
+  auto Ad = load_model(dir + "a.safetensors", Device::cuda()), Bd = load_model(dir + "b.safetensors", Device::cuda());
+  o.device = Device::cuda();
+  MergeOutcome gpu = merge_models(*Ad, *Bd, d.merge, model_transform(*Ad), o);
+  EXPECT_EQ(gpu.k, cpu.k);
+  data::DataLoader ld(d.test, model_transform(*A), 100, 1);
+  data::Batch b;
+  ld.start_epoch(0);
+  ASSERT_TRUE(ld.next(b));
+  EXPECT_TRUE(test::all_close_scaled(gpu.model->forward(b.images.to(Device::cuda())), cpu.model->forward(b.images),
+                                     1e-3, 1e-3));
+  EvalOptions eo;
+  eo.progress = false;
+  const double t_cpu = evaluate(*cpu.model, d.test, model_transform(*cpu.model), eo).top1;
+  eo.device = Device::cuda();
+  const double t_gpu = evaluate(*gpu.model, d.test, model_transform(*gpu.model), eo).top1;
+  EXPECT_NEAR(t_gpu, t_cpu, 1.0);
 }

@@ -39,6 +39,7 @@ void copy_strided(Tensor&, const Tensor&) { no_cuda("copy"); }
 void fill(Tensor&, double) { no_cuda("fill"); }
 void conv2d(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) { no_cuda("conv2d"); }
 void unfold2d(Tensor&, const Tensor&, int, int, const Conv2dArgs&) { no_cuda("unfold2d"); }
+void conv_gram_accumulate(Tensor&, const Tensor&, int, int, const Conv2dArgs&) { no_cuda("conv_gram_accumulate"); }
 void batch_norm(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                 double) { no_cuda("batch_norm"); }
 void batch_channel_stats(Tensor&, Tensor&, const Tensor&) { no_cuda("batch_channel_stats"); }

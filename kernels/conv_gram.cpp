@@ -1,0 +1,33 @@
+// conv_gram_accumulate: the im2col Gram of a convolution's input from its shift structure.
+// Argument checks and dispatch (kernels/{cpu,cuda}/conv_gram).
+#include "kernels/dispatch.h"
+#include "kernels/ops.h"
+
+namespace pleas {
+
+void conv_gram_accumulate(Tensor& G, const Tensor& x, int kh, int kw, const Conv2dArgs& a) {
+  const char* op = "conv_gram_accumulate";
+  check_defined(op, G, "G");
+  check_defined(op, x, "input");
+  PLEAS_CHECK(G.dtype() == DType::f32 || G.dtype() == DType::f64, op, ": G must be f32 or f64, got ", G.str());
+  PLEAS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": input must be f32 or f64, got ", x.str());
+  check_same_device(op, G, x);
+  check_dim(op, x, 4, "input [N,C,H,W]");
+  check_dim(op, G, 2, "G");
+  PLEAS_CHECK(a.groups == 1, op, ": groups must be 1, got ", a.groups);
+  PLEAS_CHECK(kh >= 1 && kw >= 1 && a.stride_h >= 1 && a.stride_w >= 1 && a.dilation_h >= 1 && a.dilation_w >= 1 &&
+                  a.pad_h >= 0 && a.pad_w >= 0,
+              op, ": bad kernel ", kh, "x", kw, " / stride / dilation / padding");
+  const int64_t oh = conv_out_size(x.size(2), kh, a.stride_h, a.pad_h, a.dilation_h);
+  const int64_t ow = conv_out_size(x.size(3), kw, a.stride_w, a.pad_w, a.dilation_w);
+  PLEAS_CHECK(oh > 0 && ow > 0, op, ": kernel ", kh, "x", kw, " does not fit input ", shape_str(x.shape()));
+  const int64_t K = x.size(1) * kh * kw;
+  PLEAS_CHECK(G.size(0) == K && G.size(1) == K && G.is_contiguous(), op, ": G ", shape_str(G.shape()),
+              " must be a contiguous [", K, ", ", K, "] for input ", shape_str(x.shape()), " and a ", kh, "x", kw,
+              " kernel");
+  if (x.numel() == 0) return;
+  const Tensor xc = (x.dtype() == G.dtype() ? x : x.to(G.dtype())).contiguous();
+  PLEAS_DISPATCH(G, conv_gram_accumulate, G, xc, kh, kw, a);
+}
+
+}  // namespace pleas
