@@ -105,3 +105,35 @@ BENCHMARK(BM_ConvGram)
     ->ArgsProduct({{0, 1}, {10}, {512}, {7}, {1}})
     ->ArgsProduct({{0, 1}, {10}, {128}, {56}, {2}})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// XᵀY of one 3x3 stride-1 convolution (P = C outputs), the two ways least squares can take:
+//   structured = 0: unfold2d_rows, then cross_accumulate (one GEMM [9C, M] x [M, P]);
+//   structured = 1: conv_cross_accumulate (one GEMM per kernel offset and output row, no unfold).
+// Counted as 2·M·9C·P. Args: structured, N, C, H (= W).
+static void BM_ConvCross(benchmark::State& st) {
+  const bool structured = st.range(0) != 0;
+  const int64_t N = st.range(1), C = st.range(2), H = st.range(3), K = 9 * C;
+  const Conv2dArgs a = Conv2dArgs::make(1, 1);
+  const Tensor x = rand_normal({N, C, H, H}, 5), y = rand_normal({N, C, H, H}, 6);
+  Tensor Cm = Tensor::zeros({K, C});
+  for (auto _ : st) {
+    if (structured) {
+      conv_cross_accumulate(Cm, x, y, 3, 3, a);
+    } else {
+      Tensor rows = unfold2d_rows(x, 3, 3, a);
+      Tensor yr = y.reshape({N, C, H * H}).permute({0, 2, 1}).contiguous().reshape({N * H * H, C});
+      cross_accumulate(Cm, rows.transpose(0, 1), yr);
+    }
+  }
+  bench::set_flops(st, 2.0 * double(N * H * H) * double(K) * double(C));
+  st.SetLabel(structured ? "structured" : "unfold + gemm");
+}
+BENCHMARK(BM_ConvCross)
+    ->ArgNames({"structured", "N", "C", "H"})
+    ->ArgsProduct({{0, 1}, {100}, {16}, {32}})
+    ->ArgsProduct({{0, 1}, {100}, {32}, {16}})
+    ->ArgsProduct({{0, 1}, {100}, {64}, {8}})
+    ->ArgsProduct({{0, 1}, {10}, {64}, {56}})
+    ->ArgsProduct({{0, 1}, {10}, {256}, {14}})
+    ->ArgsProduct({{0, 1}, {10}, {512}, {7}})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -39,11 +39,17 @@
   void softmax(Tensor& y, const Tensor& x, int dim);                                           \
   void index_select(Tensor& out, const Tensor& x, int dim, const Tensor& index);               \
   void index_copy(Tensor& dst, int dim, const Tensor& index, const Tensor& src);               \
+  /* out [outer, M, inner] = wa·a(o, ia, r) + wb·b(o, ib, r); a, b contiguous f32 */              \
+  void gather_mix(Tensor& out, const Tensor& a, const Tensor& b, int dim, const Tensor& ia,      \
+                  const Tensor& ib, const Tensor& wa, const Tensor& wb);                       \
   void reduce(Tensor& out, const Tensor& x, const std::vector<int>& dims, ReduceOp op);        \
   void gram_accumulate(Tensor& G, const Tensor& X);                                            \
   void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y);                          \
   /* G [C·KH·KW]² += UᵀU, U the im2col rows of x [N,C,H,W] (x contiguous, G's dtype) */         \
   void conv_gram_accumulate(Tensor& G, const Tensor& x, int kh, int kw, const Conv2dArgs& args); \
+  /* C [C·KH·KW, P] += UᵀY, Y the rows (n, oh, ow) of y [N,P,OH,OW] (contiguous, C's dtype) */  \
+  void conv_cross_accumulate(Tensor& C, const Tensor& x, const Tensor& y, int kh, int kw,      \
+                             const Conv2dArgs& args);                                          \
   /* X = (A + ridge I)^-1 B; returns 0 or the 1-based index of the failing Cholesky pivot */   \
   int64_t spd_solve(Tensor& X, const Tensor& A, const Tensor& B, double ridge);                \
   void fill_uniform(Tensor& t, uint64_t seed, double lo, double hi);                           \

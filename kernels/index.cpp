@@ -78,6 +78,36 @@ void index_copy_(Tensor& dst, int dim, const Tensor& index, const Tensor& src) {
   index_copy_impl("index_copy_", dst, dim, index, src);
 }
 
+Tensor gather_mix(const Tensor& a, const Tensor& b, int dim, const Tensor& ia, const Tensor& ib, const Tensor& wa,
+                  const Tensor& wb) {
+  const char* op = "gather_mix";
+  check_defined(op, a, "a");
+  check_defined(op, b, "b");
+  check_dtype(op, a, DType::f32, "a");
+  check_dtype(op, b, DType::f32, "b");
+  check_same_device(op, a, b);
+  PLEAS_CHECK(a.shape() == b.shape(), op, ": a ", shape_str(a.shape()), " and b ", shape_str(b.shape()),
+              " differ in shape");
+  dim = wrap(op, a, dim);
+  check_index(op, ia, a, a.size(dim), /*distinct=*/false);
+  check_index(op, ib, b, b.size(dim), /*distinct=*/false);
+  const int64_t m = ia.numel();
+  PLEAS_CHECK(ib.numel() == m, op, ": ", m, " indices into a but ", ib.numel(), " into b");
+  for (const Tensor* w : {&wa, &wb}) {
+    check_defined(op, *w, "weights");
+    check_dtype(op, *w, DType::f32, "weights");
+    check_same_device(op, a, *w);
+    PLEAS_CHECK(w->dim() == 1 && w->numel() == m, op, ": weights ", shape_str(w->shape()), " must be [", m, "]");
+  }
+  Shape s = a.shape();
+  s[size_t(dim)] = m;
+  Tensor out = Tensor::empty(s, DType::f32, a.device());
+  if (out.numel() == 0) return out;
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  PLEAS_DISPATCH(a, gather_mix, out, ac, bc, dim, ia.contiguous(), ib.contiguous(), wa.contiguous(), wb.contiguous());
+  return out;
+}
+
 Tensor index_scatter(const Tensor& src, int dim, const Tensor& index, int64_t size) {
   const char* op = "index_scatter";
   check_defined(op, src, "source");

@@ -78,6 +78,11 @@ Tensor softmax(const Tensor& x, int dim);
 Tensor index_select(const Tensor& x, int dim, const Tensor& index);
 // dst.select(dim, index[i]) = src.select(dim, i) for every i (in place).
 void index_copy_(Tensor& dst, int dim, const Tensor& index, const Tensor& src);
+// Two tensors' channels gathered and mixed in one pass (the merged layout of two parents'
+// activations): out.select(dim, i) = wa[i]·a.select(dim, ia[i]) + wb[i]·b.select(dim, ib[i]).
+// a, b f32 of the same shape; ia, ib i64/i32 [M]; wa, wb f32 [M] -> size M along dim.
+Tensor gather_mix(const Tensor& a, const Tensor& b, int dim, const Tensor& ia, const Tensor& ib, const Tensor& wa,
+                  const Tensor& wb);
 // A new tensor of size `size` along dim, zero except dst.select(dim, index[i]) = src.select(dim, i).
 Tensor index_scatter(const Tensor& src, int dim, const Tensor& index, int64_t size);
 Tensor cat(const std::vector<Tensor>& xs, int dim);
@@ -102,6 +107,10 @@ void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y);
 // for 3x3 stride-1 layers), on CUDA by unfold + SYRK. G f32 or f64 (x converted to it); both
 // triangles written. The same sums as gram_accumulate(G, U) regrouped: equal up to rounding.
 void conv_gram_accumulate(Tensor& G, const Tensor& x, int kernel_h, int kernel_w, const Conv2dArgs& args);
+// C [C·KH·KW, P] += UᵀY for y [N,P,OH,OW] the convolution's outputs (targets), Y their rows
+// (n, oh, ow): on the CPU one GEMM per kernel offset and output row over the phase image, no U.
+void conv_cross_accumulate(Tensor& C, const Tensor& x, const Tensor& y, int kernel_h, int kernel_w,
+                           const Conv2dArgs& args);
 
 // ---- solve (kernels/*/solve) ----
 // Solves (A + ridge·I) X = B for symmetric positive-definite A [n,n], B [n,m] (f32 or f64) by

@@ -80,11 +80,8 @@ LayerCoef coefficients(const std::vector<MergedPos>& pos, Device dev) {
 Tensor mix(const Tensor& xa, const Tensor& xb, const LayerCoef& c, Mix m, int axis) {
   if (axis < 0) axis += xa.dim();
   PLEAS_CHECK(c.maps.empty(), "least squares: internal: gather mix on a map-merged layer");
-  Shape s(size_t(xa.dim()), 1);
-  s[size_t(axis)] = c.ia.size(0);
   const int k = int(m);
-  return add(mul(index_select(xa, axis, c.ia), c.ca[k].reshape(s)),
-             mul(index_select(xb, axis, c.ib), c.cb[k].reshape(s)));
+  return gather_mix(xa, xb, axis, c.ia, c.ib, c.ca[k], c.cb[k]);  // one pass: ca·xa[ia] + cb·xb[ib]
 }
 
 // Σ_x M_x · x_x along the channel axis (explicit maps; Eq. 1's ensemble in aligned coordinates).
@@ -141,38 +138,31 @@ struct Accum {
   std::string norm_path;
 };
 
+// G += XᵀX and C += XᵀY from f32 products (gxx [Kx, ldg], cross rows i at cxy + i·ldc + c0),
+// summed into the f64 accumulators.
+void add_products(Accum& a, int64_t Kx, const float* gxx, int64_t ldg, const float* cxy, int64_t c0, int64_t ldc) {
+  for (int64_t i = 0; i < Kx; ++i) {
+    const float* row = gxx + i * ldg;
+    double* Gi = a.G.data() + i * a.K;
+    for (int64_t j = 0; j < Kx; ++j) Gi[j] += row[j];
+    const float* crow = cxy + i * ldc + c0;
+    double* Ci = a.C.data() + i * a.P;
+    for (int64_t p = 0; p < a.P; ++p) Ci[p] += crow[p];
+  }
+}
+
 // The normal equations of one batch, G += [X 1]ᵀ[X 1] and C += [X 1]ᵀY, from the samples as rows
-// of Z = [X Y] [M, K' + P]. Direct form: the Gram of Z (f32, on Z's device; threaded SYRK on the
-// CPU) holds XᵀX in its top-left block and YᵀX below it. Structured form (stride-1 convolutions,
-// `x` given): XᵀX by conv_gram_accumulate from the layer input x itself (shift structure, ~3x
-// fewer multiply-adds), XᵀY by one GEMM over Z's columns. Either is summed into the f64
-// accumulators. With a bias the last unknown multiplies a constant 1, whose Gram row is the
-// column sums of X (and M on the diagonal) and whose cross row is the column sums of Y.
-void accumulate(Accum& a, const Tensor& Z, const Tensor& x = Tensor()) {
+// of Z = [X Y] [M, K' + P]: the Gram of Z (f32, on Z's device; threaded SYRK on the CPU) holds
+// XᵀX in its top-left block and YᵀX below it, summed into the f64 accumulators. With a bias the
+// last unknown multiplies a constant 1, whose Gram row is the column sums of X (and M on the
+// diagonal) and whose cross row is the column sums of Y.
+void accumulate(Accum& a, const Tensor& Z) {
   const int64_t Kx = a.K - (a.bias ? 1 : 0), W = Kx + a.P, M = Z.size(0);
   PLEAS_CHECK(Z.size(1) == W, "least squares: internal: ", a.path, " samples of width ", Z.size(1), ", expected ", W);
-  auto add_blocks = [&](const std::vector<float>& gxx, int64_t ldg, const std::vector<float>& cxy, int64_t c0,
-                        int64_t ldc) {
-    for (int64_t i = 0; i < Kx; ++i) {
-      const float* row = gxx.data() + i * ldg;
-      double* Gi = a.G.data() + i * a.K;
-      for (int64_t j = 0; j < Kx; ++j) Gi[j] += row[j];
-      const float* crow = cxy.data() + i * ldc + c0;
-      double* Ci = a.C.data() + i * a.P;
-      for (int64_t p = 0; p < a.P; ++p) Ci[p] += crow[p];
-    }
-  };
-  if (x.defined()) {
-    Tensor Gx = Tensor::zeros({Kx, Kx}, DType::f32, Z.device()), Cx = Tensor::zeros({Kx, a.P}, DType::f32, Z.device());
-    conv_gram_accumulate(Gx, x, a.kh, a.kw, a.args);
-    cross_accumulate(Cx, Z.narrow(1, 0, Kx), Z.narrow(1, Kx, a.P));
-    add_blocks(Gx.to_vector<float>(), Kx, Cx.to_vector<float>(), 0, a.P);
-  } else {
-    Tensor Gz = Tensor::zeros({W, W}, DType::f32, Z.device());
-    gram_accumulate(Gz, Z);
-    const std::vector<float> g = Gz.to_vector<float>();
-    add_blocks(g, W, g, Kx, W);  // (ZᵀZ)[i, Kx + p] = (XᵀY)[i, p]
-  }
+  Tensor Gz = Tensor::zeros({W, W}, DType::f32, Z.device());
+  gram_accumulate(Gz, Z);
+  const std::vector<float> g = Gz.to_vector<float>();
+  add_products(a, Kx, g.data(), W, g.data(), Kx, W);  // (ZᵀZ)[i, Kx + p] = (XᵀY)[i, p]
   if (!a.bias) return;
   std::vector<float> s = sum(Z, {0}).to_vector<float>();
   const size_t b = size_t(a.K - 1);
@@ -182,6 +172,19 @@ void accumulate(Accum& a, const Tensor& Z, const Tensor& x = Tensor()) {
   }
   a.G[b * size_t(a.K) + b] += double(M);
   for (int64_t p = 0; p < a.P; ++p) a.C[b * size_t(a.P) + size_t(p)] += s[size_t(Kx + p)];
+}
+
+// A stride-1 convolution without bias, straight from its input x [N, Q, H, W] and target
+// y [N, P, OH, OW]: XᵀX from the shift structure of the im2col matrix (conv_gram_accumulate, ~3x
+// fewer multiply-adds than the SYRK for 3x3 kernels) and XᵀY one GEMM per kernel offset and output
+// row (conv_cross_accumulate); the im2col matrix is never formed.
+void accumulate_structured(Accum& a, const Tensor& x, const Tensor& y) {
+  const int64_t Kx = a.K;
+  Tensor Gx = Tensor::zeros({Kx, Kx}, DType::f32, x.device()), Cx = Tensor::zeros({Kx, a.P}, DType::f32, x.device());
+  conv_gram_accumulate(Gx, x, a.kh, a.kw, a.args);
+  conv_cross_accumulate(Cx, x, y, a.kh, a.kw, a.args);
+  const std::vector<float> g = Gx.to_vector<float>(), c = Cx.to_vector<float>();
+  add_products(a, Kx, g.data(), Kx, c.data(), 0, a.P);
 }
 
 // MemAvailable of /proc/meminfo in bytes (0 where unknown).
@@ -361,7 +364,18 @@ LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const 
           // into the first K' rows of a [K' + P, N·positions] buffer and the targets fill the rest,
           // so Z is a transposed view and nothing is transposed by a copy.
           Tensor Z;
-          const int64_t Kx = a.K - (a.bias ? 1 : 0);
+          const int64_t Kx = a.K - (a.bias ? 1 : 0), W = Kx + a.P;
+          // The structured products need every position of the input (no subsampling) and pay off
+          // for stride-1 kernels larger than 1x1 (bench_gram BM_ConvGram: 2.5-5x faster than unfold
+          // + SYRK on ResNet-20/50 3x3 layers; slower at stride 2).
+          if (a.conv && opt.structured_gram && !a.bias && a.kh * a.kw > 1 && a.args.stride_h == 1 &&
+              a.args.stride_w == 1 && !(opt.max_positions > 0 && Y.size(2) * Y.size(3) > opt.max_positions)) {
+            const Clock::time_point tg = Clock::now();
+            accumulate_structured(a, X, Y);
+            st.gram_s += since(tg);
+            st.gram_flops += double(N * Y.size(2) * Y.size(3)) * double(W) * double(W + 1);
+            continue;
+          }
           if (a.conv) {
             const int64_t pos = Y.size(2) * Y.size(3);
             Tensor buf = Tensor::empty({Kx + a.P, N * pos}, DType::f32, dev);
@@ -387,12 +401,7 @@ LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const 
             Z = cat({X.reshape({-1, a.Q}), Y.reshape({-1, a.P})}, 1);
           }
           const Clock::time_point tg = Clock::now();
-          // The structured Gram needs every position of the input (no subsampling) and pays off
-          // for stride-1 kernels larger than 1x1 (bench_gram BM_ConvGram: 2.5-5x faster than
-          // unfold + SYRK on ResNet-20/50 3x3 layers; slower at stride 2).
-          const bool structured = opt.structured_gram && a.conv && a.kh * a.kw > 1 && a.args.stride_h == 1 &&
-                                  a.args.stride_w == 1 && Z.size(0) == X.size(0) * Y.size(2) * Y.size(3);
-          accumulate(a, Z, structured ? X : Tensor());
+          accumulate(a, Z);
           st.gram_s += since(tg);
           st.gram_flops += double(Z.size(0)) * double(Z.size(1)) * double(Z.size(1) + 1);
         }

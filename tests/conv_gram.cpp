@@ -71,8 +71,8 @@ TEST(ConvGramIndex, ShiftPhaseDecomposesTheInputCoordinate) {
   EXPECT_EQ(Interval({3, 1}).size(), 0);
 }
 
-TEST(ConvGram, Float64EqualsDirectGramOnOddShapes) {
-  const std::vector<Case> cases = {
+const std::vector<Case>& odd_cases() {
+  static const std::vector<Case> cases = {
       {2, 3, 7, 6, 3, 3, Conv2dArgs::make(1, 1)},            // same padding, odd sizes
       {2, 2, 9, 8, 3, 3, Conv2dArgs::make(2, 1)},            // stride 2: four phases
       {1, 3, 11, 7, 3, 2, Conv2dArgs{2, 1, 1, 2, 1, 2, 1}},  // rectangular kernel, mixed strides/pads/dilations
@@ -83,15 +83,24 @@ TEST(ConvGram, Float64EqualsDirectGramOnOddShapes) {
       {1, 4, 4, 5, 1, 1, Conv2dArgs::make(1, 0)},            // 1x1: one block
       {1, 2, 8, 3, 5, 1, Conv2dArgs{1, 2, 2, 0, 1, 1, 1}},   // 5x1 kernel, stride 2 along x
   };
-  for (const Case& c : cases) {
+  return cases;
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+TEST(ConvGram, Float64EqualsDirectGramOnOddShapes) {
+  for (const Case& c : odd_cases()) {
     const Tensor x = test::random_tensor({c.N, c.C, c.H, c.W}, 100 + uint64_t(c.H * c.W)).to(DType::f64);
     const int64_t K = c.C * c.kh * c.kw;
     Tensor G = Tensor::zeros({K, K}, DType::f64);
     conv_gram_accumulate(G, x, c.kh, c.kw, c.a);
     const std::vector<double> ref = direct_gram(x.to_vector<double>(), c.N, c.C, c.H, c.W, c.kh, c.kw, c.a);
     const std::vector<double> got = G.to_vector<double>();
-    double scale = 0, worst = 0;
-    for (double v : ref) scale = std::max(scale, std::fabs(v));
+    double scale = max_abs(ref), worst = 0;
     for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::fabs(got[i] - ref[i]));
     EXPECT_LE(worst, 1e-12 * scale) << c.H << "x" << c.W << " kernel " << c.kh << "x" << c.kw << " stride "
                                     << c.a.stride_h << " pad " << c.a.pad_h << " dilation " << c.a.dilation_h;
@@ -101,6 +110,47 @@ TEST(ConvGram, Float64EqualsDirectGramOnOddShapes) {
 
 // f32: the same matrix as the SYRK of the unfolded rows (different summation order), and G is
 // accumulated into (G = 2·UᵀU after two calls).
+// UᵀY with Y the rows (n, oh, ow) of random outputs y [N, P, OH, OW]: plain double loops.
+TEST(ConvCross, Float64EqualsDirectProductOnOddShapes) {
+  for (const Case& c : odd_cases()) {
+    const int64_t OH = conv_out_size(c.H, c.kh, c.a.stride_h, c.a.pad_h, c.a.dilation_h);
+    const int64_t OW = conv_out_size(c.W, c.kw, c.a.stride_w, c.a.pad_w, c.a.dilation_w);
+    const int64_t P = 3, K = c.C * c.kh * c.kw;
+    const Tensor x = test::random_tensor({c.N, c.C, c.H, c.W}, 200 + uint64_t(c.H)).to(DType::f64);
+    const Tensor y = test::random_tensor({c.N, P, OH, OW}, 300 + uint64_t(c.W)).to(DType::f64);
+    Tensor Cm = Tensor::zeros({K, P}, DType::f64);
+    conv_cross_accumulate(Cm, x, y, c.kh, c.kw, c.a);
+    const std::vector<double> xv = x.to_vector<double>(), yv = y.to_vector<double>();
+    std::vector<double> ref(size_t(K * P), 0.0);
+    for (int64_t n = 0; n < c.N; ++n)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow)
+          for (int64_t ch = 0; ch < c.C; ++ch)
+            for (int64_t ky = 0; ky < c.kh; ++ky)
+              for (int64_t kx = 0; kx < c.kw; ++kx) {
+                const int64_t ih = oh * c.a.stride_h - c.a.pad_h + ky * c.a.dilation_h;
+                const int64_t iw = ow * c.a.stride_w - c.a.pad_w + kx * c.a.dilation_w;
+                if (ih < 0 || iw < 0 || ih >= c.H || iw >= c.W) continue;
+                const double u = xv[size_t(((n * c.C + ch) * c.H + ih) * c.W + iw)];
+                for (int64_t p = 0; p < P; ++p)
+                  ref[size_t(((ch * c.kh + ky) * c.kw + kx) * P + p)] += u * yv[size_t(((n * P + p) * OH + oh) * OW + ow)];
+              }
+    const std::vector<double> got = Cm.to_vector<double>();
+    double worst = 0;
+    for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::fabs(got[i] - ref[i]));
+    EXPECT_LE(worst, 1e-12 * max_abs(ref)) << c.H << "x" << c.W << " kernel " << c.kh << "x" << c.kw;
+    EXPECT_GT(max_abs(ref), 0.5);
+  }
+  Tensor bad = Tensor::zeros({5, 3}, DType::f64);
+  test::expect_error_naming([&] { conv_cross_accumulate(bad, Tensor::zeros({1, 2, 5, 5}), Tensor::zeros({1, 3, 5, 5}), 3, 3,
+                                                        Conv2dArgs::make(1, 1)); },
+                            "conv_cross_accumulate", "[18, 3]");
+  Tensor ok = Tensor::zeros({18, 3});
+  test::expect_error_naming([&] { conv_cross_accumulate(ok, Tensor::zeros({1, 2, 5, 5}), Tensor::zeros({1, 3, 4, 5}), 3, 3,
+                                                        Conv2dArgs::make(1, 1)); },
+                            "conv_cross_accumulate", "output");
+}
+
 TEST(ConvGram, Float32MatchesSyrkAndAccumulates) {
   const Tensor x = test::random_tensor({4, 8, 12, 10}, 9);
   const Conv2dArgs a = Conv2dArgs::make(1, 1);
@@ -140,4 +190,14 @@ TEST(ConvGramCuda, MatchesCpu) {
   conv_gram_accumulate(G, x, 3, 3, a);
   conv_gram_accumulate(Gd, x.to(Device::cuda()), 3, 3, a);
   EXPECT_TRUE(test::all_close_scaled(Gd, G, 1e-5, 1e-5));
+}
+
+TEST(ConvCrossCuda, MatchesCpu) {
+  PLEAS_SKIP_WITHOUT_CUDA();
+  const Tensor x = test::random_tensor({3, 6, 9, 8}, 12), y = test::random_tensor({3, 4, 9, 8}, 13);
+  const Conv2dArgs a = Conv2dArgs::make(1, 1);
+  Tensor C = Tensor::zeros({54, 4}), Cd = Tensor::zeros({54, 4}, DType::f32, Device::cuda());
+  conv_cross_accumulate(C, x, y, 3, 3, a);
+  conv_cross_accumulate(Cd, x.to(Device::cuda()), y.to(Device::cuda()), 3, 3, a);
+  EXPECT_TRUE(test::all_close_scaled(Cd, C, 1e-5, 1e-5));
 }

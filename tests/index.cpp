@@ -399,3 +399,67 @@ TEST(IndexCuda, DeviceMismatchErrors) {
   EXPECT_ERROR_HAS(index_copy_(dst, 1, idx64({0}), xg.narrow(1, 0, 1)), "index_copy_", "different devices");
   EXPECT_ERROR_HAS(cat({dst, xg}, 0), "cat", "different devices");
 }
+
+// gather_mix against plain loops over every dim of a 4-D tensor (the conv layout along dim 1, the
+// token layout along the last), repeated indices, a non-contiguous input, and bad arguments.
+TEST(GatherMix, MatchesLoopsAlongEveryDim) {
+  const Shape s{3, 5, 4, 6};
+  const Tensor a = test::random_tensor(s, 31), b = test::random_tensor(s, 32);
+  const std::vector<double> av = host(a), bv = host(b);
+  for (int dim = 0; dim < 4; ++dim) {
+    const int64_t n = s[size_t(dim)];
+    std::vector<int64_t> ia, ib;
+    std::vector<float> wa, wb;
+    for (int64_t i = 0; i < n + 2; ++i) {  // more outputs than inputs: repeats
+      ia.push_back((i * 2) % n);
+      ib.push_back((n - 1 - i % n + n) % n);
+      wa.push_back(0.25f * float(i % 3));
+      wb.push_back(1.0f - 0.5f * float(i % 2));
+    }
+    const int64_t m = int64_t(ia.size());
+    Tensor out = gather_mix(a, b, dim, Tensor::from_vector(ia, {m}), Tensor::from_vector(ib, {m}),
+                            Tensor::from_vector(wa, {m}), Tensor::from_vector(wb, {m}));
+    Shape os = s;
+    os[size_t(dim)] = m;
+    ASSERT_EQ(out.shape(), os);
+    std::vector<double> ref(size_t(out.numel()));
+    int64_t idx[4];
+    for (size_t j = 0; j < ref.size(); ++j) {
+      int64_t r = int64_t(j);
+      for (int d = 3; d >= 0; --d) { idx[d] = r % os[size_t(d)]; r /= os[size_t(d)]; }
+      auto at = [&](const std::vector<double>& v, int64_t c) {
+        int64_t k[4] = {idx[0], idx[1], idx[2], idx[3]};
+        k[dim] = c;
+        return v[size_t(((k[0] * s[1] + k[1]) * s[2] + k[2]) * s[3] + k[3])];
+      };
+      const int64_t i = idx[dim];
+      ref[j] = wa[size_t(i)] * at(av, ia[size_t(i)]) + wb[size_t(i)] * at(bv, ib[size_t(i)]);
+    }
+    EXPECT_TRUE(all_close(out, ref, 1e-6, 1e-6)) << "dim " << dim;
+  }
+  // A non-contiguous input (a transposed view) is read through its strides.
+  const Tensor at = a.transpose(2, 3), bt = b.transpose(2, 3);
+  const Tensor i2 = Tensor::from_vector(std::vector<int64_t>{4, 0}, {2}), j2 = Tensor::from_vector(std::vector<int64_t>{1, 1}, {2});
+  const Tensor w2 = Tensor::from_vector(std::vector<float>{1, 0.5f}, {2}), v2 = Tensor::from_vector(std::vector<float>{-1, 2}, {2});
+  EXPECT_TRUE(all_close(gather_mix(at, bt, 1, i2, j2, w2, v2),
+                        host(gather_mix(at.contiguous(), bt.contiguous(), 1, i2, j2, w2, v2)), 0, 0));
+  test::expect_error_naming([&] { gather_mix(a, b.narrow(0, 0, 2), 1, i2, i2, w2, w2); }, "gather_mix", "shape");
+  test::expect_error_naming([&] { gather_mix(a, b, 1, Tensor::from_vector(std::vector<int64_t>{7, 0}, {2}), i2, w2, w2); },
+                            "gather_mix", "out of range");
+  test::expect_error_naming([&] { gather_mix(a, b, 1, i2, i2, Tensor::from_vector(std::vector<float>{1}, {1}), w2); },
+                            "gather_mix", "weights");
+}
+
+TEST(GatherMixCuda, MatchesCpu) {
+  PLEAS_SKIP_WITHOUT_CUDA();
+  const Tensor a = test::random_tensor({2, 7, 5, 3}, 41), b = test::random_tensor({2, 7, 5, 3}, 42);
+  const Tensor ia = Tensor::from_vector(std::vector<int64_t>{2, 0, 1, 1}, {4});
+  const Tensor ib = Tensor::from_vector(std::vector<int64_t>{1, 1, 0, 2}, {4});
+  const Tensor wa = Tensor::from_vector(std::vector<float>{0.5f, 1, 0, 0.25f}, {4});
+  const Tensor wb = Tensor::from_vector(std::vector<float>{0.5f, 0, 1, 2}, {4});
+  const Device d = Device::cuda();
+  for (int dim : {1, 3}) {
+    Tensor got = gather_mix(a.to(d), b.to(d), dim, ia.to(d), ib.to(d), wa.to(d), wb.to(d));
+    EXPECT_TRUE(all_close(got, host(gather_mix(a, b, dim, ia, ib, wa, wb)), 1e-6, 1e-6)) << "dim " << dim;
+  }
+}

@@ -147,9 +147,10 @@ TEST(LeastSquares, ObjectivesParse) {
 }
 
 // A memory bound that forces chunks of one image (the loader's batches of 4 split) gives the
-// same normal equations: the merged weights equal the unchunked fit's up to f32 summation order.
+// same normal equations: the merged weights equal the unchunked fit's up to f32 summation order;
+// so does the direct form of the Gram (LsqOptions::structured_gram = false).
 // The stats count the Gram work exactly: Σ over layers and images of positions·W·(W + 1), W = K' + P.
-TEST(LeastSquares, ChunkedEqualsUnchunkedAndCountsGramWork) {
+TEST(LeastSquares, ChunkedAndDirectEqualStructuredAndCountGramWork) {
   Fixture s = setup(0.5), t = setup(0.5);
   auto ld = loader(8, 4);
   LsqOptions opt;
@@ -173,9 +174,15 @@ TEST(LeastSquares, ChunkedEqualsUnchunkedAndCountsGramWork) {
     flops += 8 * w * (w + 1);
   }
   EXPECT_DOUBLE_EQ(whole.gram_flops, flops);
-  auto sa = s.merged->state_dict(), sb = t.merged->state_dict();
+  // The direct form (SYRK over [X Y] for every layer) gives the same fit as the structured one.
+  Fixture u = setup(0.5);
+  opt.memory_bytes = int64_t(1) << 30;
+  opt.structured_gram = false;
+  least_squares_refit(u.spec, u.plan, *u.a, *u.b, *u.merged, ld, opt);
+  auto sa = s.merged->state_dict(), sb = t.merged->state_dict(), sc = u.merged->state_dict();
   for (auto& [name, v] : sa) {
     if (v.dtype() != DType::f32) continue;
     EXPECT_TRUE(test::all_close_scaled(sb.at(name), v, 1e-4, 1e-4)) << name;
+    EXPECT_TRUE(test::all_close_scaled(sc.at(name), v, 1e-4, 1e-4)) << name << " (direct form)";
   }
 }

@@ -1,4 +1,5 @@
-// CPU shift-structured im2col Gram: G [C·KH·KW, C·KH·KW] += UᵀU for U the im2col rows of
+// CPU shift-structured im2col products: the Gram G [C·KH·KW, C·KH·KW] += UᵀU (and the cross
+// product with the layer's outputs, C += UᵀY, below) for U the im2col rows of
 // x [N, C, H, W] (one row per (image, output position), column (c·KH + kh)·KW + kw), computed
 // without forming U (kernels/common/conv_gram_index.h for the decomposition).
 //
@@ -180,7 +181,56 @@ void conv_gram_t(Tensor& G, const Tensor& x, int kh, int kw, const Conv2dArgs& a
   }
 }
 
+// C [C·KK, P] += Uᵀ Y with Y [M, P] the rows (n, oh, ow) of y [N, P, OH, OW]: for kernel offset k,
+// output o reads phase image A at t = o + a_k, so Σ_o A[o + a_k] Y[o]ᵀ is one GEMM per output row
+// over the run of output columns whose t lies inside A (y laid out [OH][OW][N][P] like A).
+template <typename T>
+void conv_cross_t(Tensor& Cm, const Tensor& x, const Tensor& y, int kh, int kw, const Conv2dArgs& a) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), P = y.size(1);
+  const Axis ay = make_axis(H, kh, a.stride_h, a.pad_h, a.dilation_h);
+  const Axis ax = make_axis(W, kw, a.stride_w, a.pad_w, a.dilation_w);
+  const int64_t KK = int64_t(kh) * kw, OH = ay.out, OW = ax.out;
+  const T* xp = x.data<T>();
+  const T* yp = y.data<T>();
+  std::vector<T> Yt(size_t(OH * OW * N * P));
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < OH * OW; ++q) Yt[size_t((q * N + n) * P + p)] = yp[(n * P + p) * OH * OW + q];
+  std::map<std::pair<int64_t, int64_t>, Phase<T>> phases;
+  for (int64_t k = 0; k < KK; ++k) {
+    const std::pair<int64_t, int64_t> ph{ay.sp[size_t(k / kw)].phase, ax.sp[size_t(k % kw)].phase};
+    if (phases.count(ph)) continue;
+    Phase<T>& pi = phases[ph];
+    pi.ly = ay.len(ph.first);
+    pi.lx = ax.len(ph.second);
+    pi.data = phase_image(xp, N, C, H, W, ay, ax, ph.first, ph.second);
+  }
+  T* cp = Cm.data<T>();
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t k = 0; k < KK; ++k) {
+    const ShiftPhase sy = ay.sp[size_t(k / kw)], sx = ax.sp[size_t(k % kw)];
+    const Phase<T>& A = phases.at({sy.phase, sx.phase});
+    const Interval oy = intersect({0, OH}, {-sy.shift, A.ly - sy.shift});
+    const Interval ox = intersect({0, OW}, {-sx.shift, A.lx - sx.shift});
+    std::vector<T> acc(size_t(C * P), T(0));
+    if (ox.size() > 0)
+      for (int64_t o = oy.lo; o < oy.hi; ++o) {
+        const T* ar = A.data.data() + (((o + sy.shift) * A.lx + ox.lo + sx.shift) * N) * C;
+        const T* yr = Yt.data() + ((o * OW + ox.lo) * N) * P;
+        blas_gemm<T>(C, P, ox.size() * N, ar, BlasLayout{true, C}, yr, BlasLayout{false, P}, T(1), acc.data(), P);
+      }
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < P; ++p) cp[(c * KK + k) * P + p] += acc[size_t(c * P + p)];
+  }
+}
+
 }  // namespace
+
+void conv_cross_accumulate(Tensor& C, const Tensor& x, const Tensor& y, int kh, int kw, const Conv2dArgs& args) {
+  if (C.dtype() == DType::f64) conv_cross_t<double>(C, x, y, kh, kw, args);
+  else conv_cross_t<float>(C, x, y, kh, kw, args);
+}
 
 void conv_gram_accumulate(Tensor& G, const Tensor& x, int kh, int kw, const Conv2dArgs& args) {
   if (G.dtype() == DType::f64) conv_gram_t<double>(G, x, kh, kw, args);

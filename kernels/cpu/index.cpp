@@ -101,4 +101,35 @@ void index_copy(Tensor& dst, int dim, const Tensor& index, const Tensor& src) {
   if (!d.shares_storage(dst)) dst.copy_(d);
 }
 
+// out(o, i, r) = wa[i]·a(o, ia[i], r) + wb[i]·b(o, ib[i], r): one pass over the output, rows of
+// `inner` elements (a vectorised axpy pair) or, along the last dim, one gathered row per o.
+void gather_mix(Tensor& out, const Tensor& a, const Tensor& b, int dim, const Tensor& ia, const Tensor& ib,
+                const Tensor& wa, const Tensor& wb) {
+  const IndexGeom g = index_geom(a.shape().data(), a.dim(), dim, ia.numel());
+  const std::vector<int64_t> ja = ia.to(DType::i64).to_vector<int64_t>(), jb = ib.to(DType::i64).to_vector<int64_t>();
+  const float *ap = a.data<float>(), *bp = b.data<float>(), *ca = wa.data<float>(), *cb = wb.data<float>();
+  float* op = out.data<float>();
+  const IndexGeom go{g.outer, g.inner, g.m, g.m};
+  const int64_t nb = g.outer * g.m;
+  const bool par = out.numel() > (1 << 15);
+  if (g.inner == 1) {
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t o = 0; o < g.outer; ++o) {
+      const float *ar = ap + o * g.size, *br = bp + o * g.size;
+      float* orow = op + o * g.m;
+      for (int64_t i = 0; i < g.m; ++i) orow[i] = ca[i] * ar[ja[size_t(i)]] + cb[i] * br[jb[size_t(i)]];
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t blk = 0; blk < nb; ++blk) {
+    const int64_t o = blk / g.m, i = blk % g.m;
+    const float* ar = ap + index_offset(g, o, ja[size_t(i)], 0);
+    const float* br = bp + index_offset(g, o, jb[size_t(i)], 0);
+    float* orow = op + index_offset(go, o, i, 0);
+    const float x = ca[i], y = cb[i];
+    for (int64_t r = 0; r < g.inner; ++r) orow[r] = x * ar[r] + y * br[r];
+  }
+}
+
 }  // namespace pleas::cpu

@@ -12,4 +12,11 @@ void conv_gram_accumulate(Tensor& G, const Tensor& x, int kh, int kw, const Conv
   pleas::gram_accumulate(G, rows.transpose(0, 1));  // the dispatching op (a device tensor: cuda::gram_accumulate)
 }
 
+void conv_cross_accumulate(Tensor& C, const Tensor& x, const Tensor& y, int kh, int kw, const Conv2dArgs& args) {
+  const Tensor rows = pleas::unfold2d_rows(x.dtype() == DType::f32 ? x : x.to(DType::f32), kh, kw, args);
+  const int64_t P = y.size(1);
+  const Tensor yr = y.reshape({y.size(0), P, -1}).permute({0, 2, 1}).reshape({-1, P});  // [M, P] rows (n, oh, ow)
+  pleas::cross_accumulate(C, rows.transpose(0, 1), yr);
+}
+
 }  // namespace pleas::cuda

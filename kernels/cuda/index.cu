@@ -33,7 +33,30 @@ __global__ void index_copy_kernel(void* dst, const void* src, const void* index,
   }
 }
 
+// out(o, i, r) = wa[i]·a(o, ia[i], r) + wb[i]·b(o, ib[i], r); one thread per output element.
+__global__ void gather_mix_kernel(float* out, const float* a, const float* b, const void* ia, const void* ib, DType it,
+                                  const float* wa, const float* wb, IndexGeom g, int64_t n) {
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n; j += int64_t(gridDim.x) * blockDim.x) {
+    int64_t o, i, r;
+    index_split(g, j, o, i, r);
+    out[j] = wa[i] * a[index_offset(g, o, load_index(ia, it, i), r)] + wb[i] * b[index_offset(g, o, load_index(ib, it, i), r)];
+  }
+}
+
 }  // namespace
+
+void gather_mix(Tensor& out, const Tensor& a, const Tensor& b, int dim, const Tensor& ia, const Tensor& ib,
+                const Tensor& wa, const Tensor& wb) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  auto& c = context(out);
+  const Tensor jb = ib.dtype() == ia.dtype() ? ib : ib.to(ia.dtype());
+  const IndexGeom g = index_geom(a.shape().data(), a.dim(), dim, ia.numel());
+  gather_mix_kernel<<<grid_for(n), kBlock, 0, c.stream>>>(out.data<float>(), a.data<float>(), b.data<float>(),
+                                                          ia.data_ptr(), jb.data_ptr(), ia.dtype(), wa.data<float>(),
+                                                          wb.data<float>(), g, n);
+  PLEAS_KERNEL_CHECK();
+}
 
 void index_select(Tensor& out, const Tensor& x, int dim, const Tensor& index) {
   const int64_t n = out.numel();

@@ -39,6 +39,12 @@ void copy_strided(Tensor&, const Tensor&) { no_cuda("copy"); }
 void fill(Tensor&, double) { no_cuda("fill"); }
 void conv2d(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dArgs&) { no_cuda("conv2d"); }
 void unfold2d(Tensor&, const Tensor&, int, int, const Conv2dArgs&) { no_cuda("unfold2d"); }
+void gather_mix(Tensor&, const Tensor&, const Tensor&, int, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("gather_mix");
+}
+void conv_cross_accumulate(Tensor&, const Tensor&, const Tensor&, int, int, const Conv2dArgs&) {
+  no_cuda("conv_cross_accumulate");
+}
 void conv_gram_accumulate(Tensor&, const Tensor&, int, int, const Conv2dArgs&) { no_cuda("conv_gram_accumulate"); }
 void batch_norm(Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                 double) { no_cuda("batch_norm"); }
