@@ -8,6 +8,15 @@
 
 using namespace pleas;
 
+// G += XᵀX timed per iteration; GFLOP/s counts one triangle, n·k·(k + 1) for X [n, k].
+static void time_gram(benchmark::State& st, Tensor& G, const Tensor& X, Device dev) {
+  for (auto _ : st) {
+    gram_accumulate(G, X);
+    bench::sync(dev);
+  }
+  bench::set_flops(st, double(X.size(0)) * double(X.size(1)) * double(X.size(1) + 1));
+}
+
 // Args: device, k, accumulator f64 (inputs are f32 activations either way).
 static void BM_GramAccumulate(benchmark::State& st) {
   Device dev = bench::device_arg(st);
@@ -16,11 +25,7 @@ static void BM_GramAccumulate(benchmark::State& st) {
   const DType acc = st.range(2) ? DType::f64 : DType::f32;
   Tensor X = Tensor::full({n, k}, 0.01, DType::f32, dev);
   Tensor G = Tensor::zeros({k, k}, acc, dev);
-  for (auto _ : st) {
-    gram_accumulate(G, X);
-    bench::sync(dev);
-  }
-  bench::set_flops(st, double(n) * double(k) * double(k + 1));
+  time_gram(st, G, X, dev);
 }
 BENCHMARK(BM_GramAccumulate)
     ->ArgNames({"gpu", "k", "f64"})
@@ -58,11 +63,7 @@ static void BM_GramRowsLayout(benchmark::State& st) {
   Tensor Xs = Tensor::full({k, n}, 0.01, DType::f32, dev);
   Tensor X = Xs.transpose(0, 1);
   Tensor G = Tensor::zeros({k, k}, DType::f32, dev);
-  for (auto _ : st) {
-    gram_accumulate(G, X);
-    bench::sync(dev);
-  }
-  bench::set_flops(st, double(n) * double(k) * double(k + 1));
+  time_gram(st, G, X, dev);
 }
 BENCHMARK(BM_GramRowsLayout)
     ->ArgNames({"gpu", "k", "n"})

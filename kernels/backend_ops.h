@@ -45,6 +45,8 @@
   void reduce(Tensor& out, const Tensor& x, const std::vector<int>& dims, ReduceOp op);        \
   void gram_accumulate(Tensor& G, const Tensor& X);                                            \
   void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y);                          \
+  /* acc [R,C] (any strides, f32/f64) += x [R,C] (any strides, f32/f64), in acc's precision */ \
+  void add_into(Tensor& acc, const Tensor& x);                                                 \
   /* G [C·KH·KW]² += UᵀU, U the im2col rows of x [N,C,H,W] (x contiguous, G's dtype) */         \
   void conv_gram_accumulate(Tensor& G, const Tensor& x, int kh, int kw, const Conv2dArgs& args); \
   /* C [C·KH·KW, P] += UᵀY, Y the rows (n, oh, ow) of y [N,P,OH,OW] (contiguous, C's dtype) */  \

@@ -52,4 +52,17 @@ void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y) {
   with_contiguous(C, [&](Tensor& c) { PLEAS_DISPATCH(c, cross_accumulate, c, X, Y); });
 }
 
+void add_into(Tensor& acc, const Tensor& x) {
+  const char* op = "add_into";
+  check_float(op, acc, "accumulator");
+  check_float(op, x, "addend");
+  check_same_device(op, acc, x);
+  PLEAS_CHECK(acc.shape() == x.shape() && acc.dim() >= 1 && acc.dim() <= 2, op, ": accumulator ", shape_str(acc.shape()),
+              " and addend ", shape_str(x.shape()), " must be the same 1-D or 2-D shape");
+  PLEAS_CHECK(acc.dtype() == DType::f64 || x.dtype() == DType::f32, op, ": an f64 addend into an f32 accumulator ",
+              "would lose precision");
+  if (acc.numel() == 0) return;
+  PLEAS_DISPATCH(acc, add_into, acc, x);
+}
+
 }  // namespace pleas

@@ -2,6 +2,7 @@
 // Index tensors are 1-D i64 (or i32) on the data's device. Their values are checked on the host
 // (for a CUDA index that is one small device-to-host copy), so kernels never see an index out of
 // range.
+#include <utility>
 #include <vector>
 
 #include "kernels/dispatch.h"
@@ -81,10 +82,10 @@ void index_copy_(Tensor& dst, int dim, const Tensor& index, const Tensor& src) {
 Tensor gather_mix(const Tensor& a, const Tensor& b, int dim, const Tensor& ia, const Tensor& ib, const Tensor& wa,
                   const Tensor& wb) {
   const char* op = "gather_mix";
-  check_defined(op, a, "a");
-  check_defined(op, b, "b");
-  check_dtype(op, a, DType::f32, "a");
-  check_dtype(op, b, DType::f32, "b");
+  for (const auto& [t, what] : {std::pair<const Tensor*, const char*>{&a, "a"}, {&b, "b"}}) {
+    check_defined(op, *t, what);
+    check_dtype(op, *t, DType::f32, what);
+  }
   check_same_device(op, a, b);
   PLEAS_CHECK(a.shape() == b.shape(), op, ": a ", shape_str(a.shape()), " and b ", shape_str(b.shape()),
               " differ in shape");

@@ -99,6 +99,9 @@ Tensor amax(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = f
 // (converted to G's dtype). Both triangles of G are written.
 void gram_accumulate(Tensor& G, const Tensor& X);
 void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y);
+// acc += x for 1-D or 2-D tensors of the same shape and device, any strides (e.g. a block of a
+// larger accumulator), x converted to acc's dtype (f32 products summed into f64 accumulators).
+void add_into(Tensor& acc, const Tensor& x);
 
 // ---- conv_gram (kernels/*/conv_gram): the im2col Gram of a convolution's input ----
 // G [C·KH·KW, C·KH·KW] += UᵀU for U = unfold2d_rows(x)ᵀ (x [N,C,H,W], any stride, padding and

@@ -133,22 +133,16 @@ struct Accum {
   Conv2dArgs args;
   int64_t K = 0, P = 0, Q = 0;
   LayerCoef in, out;
-  std::vector<double> G, C;  // [K,K], [K,P]
+  Tensor G, C;  // f64 [K,K], [K,P] on the merge device: the normal equations never leave it
   const LayerNorm* norm = nullptr;  // the merged model's norm before this layer (norm_inputs_merged)
   std::string norm_path;
 };
 
-// G += XᵀX and C += XᵀY from f32 products (gxx [Kx, ldg], cross rows i at cxy + i·ldc + c0),
-// summed into the f64 accumulators.
-void add_products(Accum& a, int64_t Kx, const float* gxx, int64_t ldg, const float* cxy, int64_t c0, int64_t ldc) {
-  for (int64_t i = 0; i < Kx; ++i) {
-    const float* row = gxx + i * ldg;
-    double* Gi = a.G.data() + i * a.K;
-    for (int64_t j = 0; j < Kx; ++j) Gi[j] += row[j];
-    const float* crow = cxy + i * ldc + c0;
-    double* Ci = a.C.data() + i * a.P;
-    for (int64_t p = 0; p < a.P; ++p) Ci[p] += crow[p];
-  }
+// G[:Kx, :Kx] += gxx and C[:Kx] += cxy: f32 products summed into the f64 accumulators on their device.
+void add_products(Accum& a, int64_t Kx, const Tensor& gxx, const Tensor& cxy) {
+  Tensor g = a.G.narrow(0, 0, Kx).narrow(1, 0, Kx), c = a.C.narrow(0, 0, Kx);
+  add_into(g, gxx);
+  add_into(c, cxy);
 }
 
 // The normal equations of one batch, G += [X 1]ᵀ[X 1] and C += [X 1]ᵀY, from the samples as rows
@@ -161,17 +155,16 @@ void accumulate(Accum& a, const Tensor& Z) {
   PLEAS_CHECK(Z.size(1) == W, "least squares: internal: ", a.path, " samples of width ", Z.size(1), ", expected ", W);
   Tensor Gz = Tensor::zeros({W, W}, DType::f32, Z.device());
   gram_accumulate(Gz, Z);
-  const std::vector<float> g = Gz.to_vector<float>();
-  add_products(a, Kx, g.data(), W, g.data(), Kx, W);  // (ZᵀZ)[i, Kx + p] = (XᵀY)[i, p]
+  add_products(a, Kx, Gz.narrow(0, 0, Kx).narrow(1, 0, Kx), Gz.narrow(0, 0, Kx).narrow(1, Kx, a.P));
   if (!a.bias) return;
-  std::vector<float> s = sum(Z, {0}).to_vector<float>();
-  const size_t b = size_t(a.K - 1);
-  for (int64_t j = 0; j < Kx; ++j) {
-    a.G[b * size_t(a.K) + size_t(j)] += s[size_t(j)];
-    a.G[size_t(j) * size_t(a.K) + b] += s[size_t(j)];
-  }
-  a.G[b * size_t(a.K) + b] += double(M);
-  for (int64_t p = 0; p < a.P; ++p) a.C[b * size_t(a.P) + size_t(p)] += s[size_t(Kx + p)];
+  const Tensor s = sum(Z, {0});  // [W]: column sums of X, then of Y
+  const int64_t b = a.K - 1;
+  Tensor grow = a.G.narrow(0, b, 1).narrow(1, 0, Kx), gcol = a.G.narrow(1, b, 1).narrow(0, 0, Kx);
+  Tensor gbb = a.G.narrow(0, b, 1).narrow(1, b, 1), crow = a.C.narrow(0, b, 1);
+  add_into(grow, s.narrow(0, 0, Kx).reshape({1, Kx}));
+  add_into(gcol, s.narrow(0, 0, Kx).reshape({Kx, 1}));
+  add_into(gbb, Tensor::full({1, 1}, double(M), DType::f64, Z.device()));
+  add_into(crow, s.narrow(0, Kx, a.P).reshape({1, a.P}));
 }
 
 // A stride-1 convolution without bias, straight from its input x [N, Q, H, W] and target
@@ -183,8 +176,7 @@ void accumulate_structured(Accum& a, const Tensor& x, const Tensor& y) {
   Tensor Gx = Tensor::zeros({Kx, Kx}, DType::f32, x.device()), Cx = Tensor::zeros({Kx, a.P}, DType::f32, x.device());
   conv_gram_accumulate(Gx, x, a.kh, a.kw, a.args);
   conv_cross_accumulate(Cx, x, y, a.kh, a.kw, a.args);
-  const std::vector<float> g = Gx.to_vector<float>(), c = Cx.to_vector<float>();
-  add_products(a, Kx, g.data(), Kx, c.data(), 0, a.P);
+  add_products(a, Kx, Gx, Cx);
 }
 
 // MemAvailable of /proc/meminfo in bytes (0 where unknown).
@@ -276,8 +268,8 @@ LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const 
       paths.push_back(l.input_norm);
     }
     a.K = a.Q * a.kh * a.kw + (a.bias ? 1 : 0);
-    a.G.assign(size_t(a.K * a.K), 0.0);
-    a.C.assign(size_t(a.K * a.P), 0.0);
+    a.G = Tensor::zeros({a.K, a.K}, DType::f64, dev);
+    a.C = Tensor::zeros({a.K, a.P}, DType::f64, dev);
     acc.push_back(std::move(a));
     paths.push_back(l.path);
   }
@@ -415,31 +407,33 @@ LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const 
   bar.update(true, "  least squares: %lld images accumulated", (long long)seen);
   PLEAS_CHECK(seen > 0, "least squares: the merge data is empty");
 
-  // Solve each block of output rows over the inputs it may read.
+  // Solve each block of output rows over the inputs it may read, on the merge device: the block's
+  // normal equations are gathered from G and C there (only the block's diagonal comes to the host,
+  // for the ridge) and its solution is written into the weights there.
   const Clock::time_point ts = Clock::now();
   for (Accum& a : acc) {
     const int64_t kk = int64_t(a.kh) * a.kw;
     std::vector<RowBlock> blocks = a.conv ? convs.at(a.path)->blocks : linears.at(a.path)->blocks;
     if (blocks.empty()) blocks = {{0, a.P, 0, a.Q}};
-    std::vector<float> W(size_t(a.P * a.Q * kk), 0.f), bias(size_t(a.P), 0.f);
+    Tensor W = Tensor::zeros({a.P, a.Q * kk}, DType::f32, dev), bias = Tensor::zeros({a.P}, DType::f32, dev);
     for (const RowBlock& b : blocks) {
       std::vector<int64_t> sel;
       for (int64_t j = b.in0 * kk; j < b.in1 * kk; ++j) sel.push_back(j);
       if (a.bias) sel.push_back(a.K - 1);
-      const int64_t n = int64_t(sel.size()), m = b.out1 - b.out0;
-      std::vector<double> Gs(size_t(n * n)), Cs(size_t(n * m));
-      double tr = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        for (int64_t j = 0; j < n; ++j) {
-          double g = a.G[size_t(sel[size_t(i)] * a.K + sel[size_t(j)])];
-          if (opt.objective == LsqObjective::regmean && i != j) g *= opt.regmean_alpha;
-          Gs[size_t(i * n + j)] = g;
-        }
-        tr += Gs[size_t(i * n + i)];
-        for (int64_t r = 0; r < m; ++r) Cs[size_t(i * m + r)] = a.C[size_t(sel[size_t(i)] * a.P + b.out0 + r)];
+      const int64_t n = int64_t(sel.size()), m = b.out1 - b.out0, cols = (b.in1 - b.in0) * kk;
+      const Tensor idx = Tensor::from_vector(sel, {n}, dev);
+      Tensor Gt = index_select(index_select(a.G, 0, idx), 1, idx);
+      const Tensor Ct = index_select(a.C, 0, idx).narrow(1, b.out0, m).contiguous();
+      if (opt.objective == LsqObjective::regmean) {  // off-diagonal entries scaled by alpha (on the host)
+        std::vector<double> g = Gt.to_vector<double>();
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            if (i != j) g[size_t(i * n + j)] *= opt.regmean_alpha;
+        Gt = Tensor::from_vector(g, {n, n}, dev);
       }
+      double tr = 0;
+      for (double d : Gt.as_strided({n}, {n + 1}, Gt.offset()).to(Device::cpu()).to_vector<double>()) tr += d;
       double lambda = opt.ridge * tr / double(n) + 1e-12;
-      Tensor Gt = Tensor::from_vector(Gs, {n, n}, dev), Ct = Tensor::from_vector(Cs, {n, m}, dev);
       // Rank-deficient blocks (fewer samples than unknowns, dead units) get a larger ridge.
       Tensor X;
       for (int attempt = 0;; ++attempt) {
@@ -454,22 +448,23 @@ LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const 
                          a.path.c_str(), lambda);
         }
       }
-      std::vector<double> x = X.to_vector<double>();  // [n, m] = W_blockᵀ
-      for (int64_t r = 0; r < m; ++r) {
-        for (int64_t c = 0; c < (b.in1 - b.in0) * kk; ++c)
-          W[size_t(((b.out0 + r) * a.Q + b.in0) * kk + c)] = float(x[size_t(c * m + r)]);
-        if (a.bias) bias[size_t(b.out0 + r)] = float(x[size_t((n - 1) * m + r)]);
+      // X [n, m] = W_blockᵀ (then the bias row): rows out0.. of W, columns in0·kk.. .
+      Tensor wv = W.narrow(0, b.out0, m).narrow(1, b.in0 * kk, cols);
+      wv.copy_(X.narrow(0, 0, cols).transpose(0, 1));
+      if (a.bias) {
+        Tensor bv = bias.narrow(0, b.out0, m);
+        bv.copy_(X.select(0, n - 1));
       }
     }
     if (a.conv) {
       Conv2d* c = convs.at(a.path);
-      c->weight = Tensor::from_vector(W, c->weight.shape(), dev);
-      if (a.bias) c->bias = Tensor::from_vector(bias, {a.P}, dev);
+      c->weight = W.reshape(c->weight.shape());
+      if (a.bias) c->bias = bias;
       set_blocks(*c, std::vector<RowBlock>(c->blocks));
     } else {
       Linear* l = linears.at(a.path);
-      l->weight = Tensor::from_vector(W, l->weight.shape(), dev);
-      if (a.bias) l->bias = Tensor::from_vector(bias, {a.P}, dev);
+      l->weight = W.reshape(l->weight.shape());
+      if (a.bias) l->bias = bias;
       set_blocks(*l, std::vector<RowBlock>(l->blocks));
     }
   }

@@ -225,6 +225,30 @@ TEST(Cross, Errors) {
 
 // ---- CUDA against the CPU backend ----
 
+// add_into: a strided block of a larger f64 accumulator += an f32 (or f64) view, against loops;
+// 1-D rows and columns; the rest of the accumulator untouched; errors.
+TEST(AddInto, StridedBlocksAndConversions) {
+  Tensor acc = random_tensor({6, 7}, 51).to(DType::f64);
+  const std::vector<double> before = acc.to_vector<double>();
+  const Tensor x = random_tensor({5, 4}, 52);  // f32
+  Tensor blk = acc.narrow(0, 1, 4).narrow(1, 2, 3);
+  add_into(blk, x.narrow(0, 0, 4).narrow(1, 1, 3));  // both non-contiguous
+  Tensor col = acc.narrow(1, 6, 1).narrow(0, 0, 5);
+  add_into(col, x.narrow(1, 0, 1));               // a column
+  Tensor row = acc.select(0, 5);
+  add_into(row, random_tensor({7}, 53).to(DType::f64));  // f64 into f64, 1-D
+  const std::vector<double> xv = host(x), rv = host(random_tensor({7}, 53).to(DType::f64));
+  std::vector<double> ref = before;
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 3; ++j) ref[size_t((1 + i) * 7 + 2 + j)] += xv[size_t(i * 4 + 1 + j)];
+  for (int64_t i = 0; i < 5; ++i) ref[size_t(i * 7 + 6)] += xv[size_t(i * 4)];
+  for (int64_t j = 0; j < 7; ++j) ref[size_t(5 * 7 + j)] += rv[size_t(j)];
+  EXPECT_TRUE(all_close(acc, ref, 0, 0));
+  Tensor f32acc = Tensor::zeros({2, 2});
+  test::expect_error_naming([&] { add_into(f32acc, Tensor::zeros({2, 2}, DType::f64)); }, "add_into", "precision");
+  test::expect_error_naming([&] { add_into(f32acc, Tensor::zeros({2, 3})); }, "add_into", "shape");
+}
+
 TEST(GramCuda, AccumulationMatchesCpu) {
   PLEAS_SKIP_WITHOUT_CUDA();
   const Device g = Device::cuda();
@@ -269,4 +293,14 @@ TEST(GramCuda, DeviceMismatchNamesOp) {
   test::expect_error_naming([&] { gram_accumulate(G, x.to(Device::cuda())); }, "gram_accumulate", "devices");
   Tensor C = Tensor::zeros({5, 3});
   test::expect_error_naming([&] { cross_accumulate(C, x, y.to(Device::cuda())); }, "cross_accumulate", "devices");
+}
+
+TEST(AddIntoCuda, MatchesCpu) {
+  PLEAS_SKIP_WITHOUT_CUDA();
+  Tensor acc = random_tensor({6, 7}, 54).to(DType::f64), accd = acc.to(Device::cuda());
+  const Tensor x = random_tensor({6, 9}, 55);
+  Tensor a = acc.narrow(1, 1, 5), ad = accd.narrow(1, 1, 5);
+  add_into(a, x.narrow(1, 2, 5));
+  add_into(ad, x.to(Device::cuda()).narrow(1, 2, 5));
+  EXPECT_TRUE(all_close(accd, host(acc), 0, 0));
 }

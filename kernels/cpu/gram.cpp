@@ -135,4 +135,28 @@ void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y) {
   else cross_t<float>(C, X, Y);
 }
 
+namespace {
+template <typename A, typename X>
+void add_into_t(Tensor& acc, const Tensor& x) {
+  const bool two = acc.dim() == 2;
+  const int64_t R = two ? acc.size(0) : 1, C = acc.size(two ? 1 : 0);
+  const int64_t ar = two ? acc.stride(0) : 0, ac = acc.stride(two ? 1 : 0);
+  const int64_t xr = two ? x.stride(0) : 0, xc = x.stride(two ? 1 : 0);
+  A* a = acc.data<A>();
+  const X* p = x.data<X>();
+#pragma omp parallel for schedule(static) if (R * C > (1 << 16))
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c) a[r * ar + c * ac] += A(p[r * xr + c * xc]);
+}
+}  // namespace
+
+void add_into(Tensor& acc, const Tensor& x) {
+  if (acc.dtype() == DType::f64) {
+    if (x.dtype() == DType::f64) add_into_t<double, double>(acc, x);
+    else add_into_t<double, float>(acc, x);
+  } else {
+    add_into_t<float, float>(acc, x);
+  }
+}
+
 }  // namespace pleas::cpu

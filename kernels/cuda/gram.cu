@@ -99,4 +99,35 @@ void cross_accumulate(Tensor& C, const Tensor& X, const Tensor& Y) {
   else cross_t<float>(C, X, Y);
 }
 
+namespace {
+// acc(r, c) += x(r, c) over an R x C grid of strided elements, one thread per element.
+template <typename A, typename X>
+__global__ void add_into_kernel(A* acc, const X* x, int64_t R, int64_t C, int64_t ar, int64_t ac, int64_t xr,
+                                int64_t xc) {
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < R * C; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = t / C, c = t % C;
+    acc[r * ar + c * ac] += A(x[r * xr + c * xc]);
+  }
+}
+template <typename A, typename X>
+void add_into_t(Tensor& acc, const Tensor& x) {
+  const bool two = acc.dim() == 2;
+  const int64_t R = two ? acc.size(0) : 1, C = acc.size(two ? 1 : 0);
+  auto& ctx = context(acc);
+  add_into_kernel<A, X><<<grid_for(R * C), kBlock, 0, ctx.stream>>>(
+      acc.data<A>(), x.data<X>(), R, C, two ? acc.stride(0) : 0, acc.stride(two ? 1 : 0), two ? x.stride(0) : 0,
+      x.stride(two ? 1 : 0));
+  PLEAS_KERNEL_CHECK();
+}
+}  // namespace
+
+void add_into(Tensor& acc, const Tensor& x) {
+  if (acc.dtype() == DType::f64) {
+    if (x.dtype() == DType::f64) add_into_t<double, double>(acc, x);
+    else add_into_t<double, float>(acc, x);
+  } else {
+    add_into_t<float, float>(acc, x);
+  }
+}
+
 }  // namespace pleas::cuda

@@ -42,6 +42,7 @@ void unfold2d(Tensor&, const Tensor&, int, int, const Conv2dArgs&) { no_cuda("un
 void gather_mix(Tensor&, const Tensor&, const Tensor&, int, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("gather_mix");
 }
+void add_into(Tensor&, const Tensor&) { no_cuda("add_into"); }
 void conv_cross_accumulate(Tensor&, const Tensor&, const Tensor&, int, int, const Conv2dArgs&) {
   no_cuda("conv_cross_accumulate");
 }
