@@ -38,7 +38,15 @@ def torch_model(name):
 
     torch.manual_seed(0)
     if name == "resnet20":
-        m = pt_models.CifarResNet(depth=20, width=16, num_classes=10)
+        class Traceable(pt_models.CifarResNet):
+            # The same network; the global average pool written without a size read from the
+            # tensor, which ONNX tracing cannot take as a kernel size.
+            def forward(self, x):
+                out = torch.nn.functional.relu(self.bn1(self.conv1(x)))
+                out = self.layer3(self.layer2(self.layer1(out)))
+                return self.linear(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(out, 1), 1))
+
+        m = Traceable(depth=20, width=16, num_classes=10)
     else:
         block, layers = pt_models.RESNET_LAYERS[name]
         m = pt_models.ResNet(block=block, layers=layers)
