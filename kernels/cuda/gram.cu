@@ -5,6 +5,7 @@
 
 #include "kernels/backend_ops.h"
 #include "kernels/common/gram_index.h"
+#include "kernels/common/meta.h"
 #include "kernels/common/matmul_index.h"
 #include "kernels/cuda/context.h"
 #include "kernels/cuda/cublas_gemm.h"
@@ -122,12 +123,7 @@ void add_into_t(Tensor& acc, const Tensor& x) {
 }  // namespace
 
 void add_into(Tensor& acc, const Tensor& x) {
-  if (acc.dtype() == DType::f64) {
-    if (x.dtype() == DType::f64) add_into_t<double, double>(acc, x);
-    else add_into_t<double, float>(acc, x);
-  } else {
-    add_into_t<float, float>(acc, x);
-  }
+  with_accumulate_types(acc, x, [&](auto a, auto b) { add_into_t<decltype(a), decltype(b)>(acc, x); });
 }
 
 }  // namespace pleas::cuda
