@@ -1,13 +1,13 @@
 // Whole merges (PLeaS, weight matching) with the time of every stage, the achieved rate of the
 // least-squares Gram products next to the SGEMM rate measured in the same run, and peak memory:
-//   BM_MergeResNet20/B/N/D the zoo's ResNet-20 pair (akamaster + lrh2000, converted by
+//   BM_MergeResNet20/B/N/D/F the zoo's ResNet-20 pair (akamaster + lrh2000, converted by
 //                          experiments/convert_zoo.sh into $PLEAS_ZOO, default /tmp/pleas_zoo) on
 //                          N/10 CIFAR-10 training images per class from ../shared/data/cifar10;
 //                          two seeded random ResNet-20s on N random 32 px images where those are absent
-//   BM_MergeResNet18/B/N/D two seeded random torchvision ResNet-18s, N random 224 px images
-//   BM_MergeResNet50/B/N/D the same with ResNet-50
+//   BM_MergeResNet18/B/N/D/F two seeded random torchvision ResNet-18s, N random 224 px images
+//   BM_MergeResNet50/B/N/D/F the same with ResNet-50
 // B = budget × 10 (10: fully merged, 15: 1.5× one parent), D = 0 CPU / 1 CUDA (the merge on the
-// device: tools/gpu_check.sh runs those). One iteration each (a merge is seconds
+// device: tools/gpu_check.sh runs those), then the Gram form (0 structured, 1 direct). One iteration each (a merge is seconds
 // to minutes). Counters: <stage>_s (match, merge, least_squares, bn_recompute, ...), lsq_forward_s,
 // lsq_features_s, lsq_gram_s, lsq_solve_s, gram_GFLOPs (Gram stage), sgemm_GFLOPs (1024³, same
 // process, same threads), gram_vs_sgemm, peak_rss_GB (VmHWM, reset before each merge), and
@@ -69,6 +69,7 @@ void run_merge(benchmark::State& st, Model& a, Model& b, std::shared_ptr<const d
   o.budget = double(st.range(0)) / 10.0;
   o.progress = false;
   o.device = bench::device_arg(st, 2);
+  o.lsq.structured_gram = st.range(3) == 0;  // 1: the direct form (SYRK over [X Y]) everywhere
   const double sgemm = o.device.is_cuda() ? 0 : sgemm_gflops();
   MergeOutcome r;
   for (auto _ : st) {
@@ -129,8 +130,11 @@ void BM_MergeResNet50(benchmark::State& st) {
 
 }  // namespace
 
-// Args: budget × 10, merge images, device (0 = CPU, 1 = CUDA).
-BENCHMARK(BM_MergeResNet20)->ArgsProduct({{10, 15}, {2000}, {0, 1}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
-BENCHMARK(BM_MergeResNet18)->ArgsProduct({{10, 15}, {2000}, {0, 1}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+// Args: budget × 10, merge images, device (0 = CPU, 1 = CUDA), Gram form (0 = structured, the
+// default; 1 = direct SYRK everywhere: the rate compared with SGEMM in issue #18).
+BENCHMARK(BM_MergeResNet20)
+    ->ArgsProduct({{10, 15}, {2000}, {0, 1}, {0}})->Args({10, 2000, 0, 1})
+    ->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_MergeResNet18)->ArgsProduct({{10, 15}, {2000}, {0, 1}, {0}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 BENCHMARK(BM_MergeResNet50)
-    ->Args({10, 100, 0})->ArgsProduct({{10, 15}, {2000}, {0, 1}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+    ->Args({10, 100, 0, 0})->ArgsProduct({{10, 15}, {2000}, {0, 1}, {0}})->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();

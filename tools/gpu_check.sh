@@ -29,6 +29,6 @@ for b in conv2d matmul gram solve models batch_norm reduce; do
 done
 # Whole merges on the device (ResNet-20 zoo pair or random pair, ResNet-18, ResNet-50 at 2,000
 # images): per-stage times and the Gram rate (issue #18: ResNet-50 merge <= 10 s).
-./build-gpu/bench/bench_merge --benchmark_filter='/1/iterations' --benchmark_color=false \
+./build-gpu/bench/bench_merge --benchmark_filter='/1/0/iterations' --benchmark_color=false \
   > "$OUT/gpu_merge_bench.txt" 2>&1
 tail -3 "$OUT/cuda_tests.txt" "$OUT/cpu_tests.txt"
