@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "bench_util.h"
+#include "random_models.h"
 #include "engine/weights.h"
 
 using namespace pleas;
@@ -64,17 +65,38 @@ static void run_save(benchmark::State& st, const char* ext) {
   st.counters["params_M"] = total_bytes(wf) / 4e6;
 }
 
-static void run_load(benchmark::State& st, const char* ext) {
-  WeightFile wf = resnet50_state();
+static void run_load(benchmark::State& st, const char* ext, const WeightFile& wf,
+                     WeightFile (*load)(const std::string&) = load_weights) {
   std::string p = bench_path(ext);
   save_weights(p, wf);
   for (auto _ : st) {
-    WeightFile got = load_weights(p);
+    WeightFile got = load(p);
     benchmark::DoNotOptimize(got.tensors.size());
   }
   std::filesystem::remove(p);
   bench::set_bytes(st, total_bytes(wf));
 }
+static void run_load(benchmark::State& st, const char* ext) { run_load(st, ext, resnet50_state()); }
+
+static WeightFile resnet20_state() {
+  WeightFile wf;
+  wf.tensors = bench::random_cifar_resnet20();
+  return wf;
+}
+
+// The HDF5 reader's isolation in a child process (load_hdf5) against the same parse in this
+// process (load_hdf5_in_process): the cost of the fork and the safetensors round trip, on a
+// zoo-sized file (CIFAR ResNet-20, 1.1 MB) and a ResNet-50 (102 MB).
+static void BM_LoadHdf5IsolatedResNet20(benchmark::State& st) { run_load(st, ".h5", resnet20_state(), load_hdf5); }
+static void BM_LoadHdf5InProcessResNet20(benchmark::State& st) {
+  run_load(st, ".h5", resnet20_state(), load_hdf5_in_process);
+}
+static void BM_LoadHdf5InProcessResNet50(benchmark::State& st) {
+  run_load(st, ".h5", resnet50_state(), load_hdf5_in_process);
+}
+BENCHMARK(BM_LoadHdf5IsolatedResNet20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LoadHdf5InProcessResNet20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LoadHdf5InProcessResNet50)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 static void BM_SaveSafetensorsResNet50(benchmark::State& st) { run_save(st, ".safetensors"); }
 static void BM_LoadSafetensorsResNet50(benchmark::State& st) { run_load(st, ".safetensors"); }

@@ -269,7 +269,7 @@ Handle file_access(const Ctx& c) {
 
 }  // namespace
 
-WeightFile load_hdf5(const std::string& path) {
+WeightFile load_hdf5_in_process(const std::string& path) {
   Ctx c{"load_hdf5", path};
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   struct stat st;

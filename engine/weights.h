@@ -34,7 +34,8 @@
 //   I/O error (libhdf5 1.10 crashes at exit after a failed write); peak memory is about twice the
 //   file size. libhdf5 is the serial (not thread-safe) build: load/save HDF5 from one thread at a
 //   time. A truncated or garbage HDF5 file raises an error, but libhdf5 itself does not validate
-//   all of its internal structures, so some deliberately corrupted metadata can still crash it.
+//   all of its internal structures, so some corrupted metadata crashes it: load_hdf5 therefore parses
+//   in a child process and a crash there is reported as an error (see load_hdf5 below).
 #pragma once
 #include <map>
 #include <string>
@@ -56,7 +57,13 @@ void save_weights(const std::string& path, const WeightFile& wf);
 
 WeightFile load_safetensors(const std::string& path);
 void save_safetensors(const std::string& path, const WeightFile& wf);
+// Reads an HDF5 file in a forked child process (engine/hdf5_isolated.cpp): libhdf5 does not
+// validate all of its metadata and crashes (SIGSEGV) on some corrupted files, so the child parses
+// it and hands the tensors back as a safetensors file in $TMPDIR; a child that crashes or runs
+// longer than $PLEAS_HDF5_TIMEOUT_S (default 300 s) becomes a pleas::Error naming the file.
 WeightFile load_hdf5(const std::string& path);
+// The same parse in this process (what the child runs): for trusted files only.
+WeightFile load_hdf5_in_process(const std::string& path);
 void save_hdf5(const std::string& path, const WeightFile& wf);
 
 }  // namespace pleas

@@ -914,3 +914,22 @@ TEST(WeightsSaveFailure, WriteErrorMidFileLeavesExistingFileIntact) {
   }
   EXPECT_EQ(dir.listing(), (std::vector<std::string>{"w.h5", "w.safetensors"}));
 }
+
+// libhdf5 crashes (SIGSEGV) on some corrupted metadata: tests/data/weights/corrupt_libhdf5_segv.h5
+// is python_fixture.h5 with a few bytes flipped, the first such file random flips found (it made
+// `pleas info` die with a segmentation fault). The isolated reader turns that into an error naming
+// the file, and so it does for a reader that hangs (past PLEAS_HDF5_TIMEOUT_S) or crashes by itself.
+TEST(WeightsMalformed, Hdf5LibraryCrashOrHangIsAnError) {
+  const std::string dir = std::string(PLEAS_SOURCE_DIR) + "/tests/data/weights/";
+  expect_load_error(dir + "corrupt_libhdf5_segv.h5", "libhdf5 crashed reading it");
+  const std::string good = dir + "python_fixture.h5";
+  ::setenv("PLEAS_HDF5_CHILD_FAULT", "segv", 1);
+  expect_load_error(good, "libhdf5 crashed reading it");
+  ::setenv("PLEAS_HDF5_CHILD_FAULT", "hang", 1);
+  ::setenv("PLEAS_HDF5_TIMEOUT_S", "0.5", 1);
+  expect_load_error(good, "took longer than 0.5 s");
+  ::unsetenv("PLEAS_HDF5_CHILD_FAULT");
+  ::unsetenv("PLEAS_HDF5_TIMEOUT_S");
+  // The isolated reader returns exactly what the in-process parse reads.
+  expect_same_file(load_hdf5(good), load_hdf5_in_process(good));
+}
