@@ -1,6 +1,8 @@
 // gram_accumulate / cross_accumulate: accumulating over batches equals XᵀX / XᵀY of the stacked
 // data (double loops); dtype conversion (also across chunk boundaries); layouts; the mirror index
 // math of the CUDA kernel; errors; CUDA against the CPU backend.
+#include <omp.h>
+
 #include "kernels/common/gram_index.h"
 #include "kernels/ops.h"
 #include "test_util.h"
@@ -224,6 +226,22 @@ TEST(Cross, Errors) {
 }
 
 // ---- CUDA against the CPU backend ----
+
+// The tall-input split depends on the number of rows only: 1 and 2 OpenMP threads give
+// bit-identical Grams (part of the engine's reproducibility across thread counts).
+TEST(Gram, TallInputsBitIdenticalAcrossThreadCounts) {
+  const Tensor X = random_tensor({9000, 40}, 61);
+  auto gram_with = [&](int threads) {
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor G = Tensor::zeros({40, 40});
+    gram_accumulate(G, X);
+    omp_set_num_threads(before);
+    return G;
+  };
+  const Tensor g1 = gram_with(1), g2 = gram_with(2);
+  EXPECT_TRUE(all_close(g2, host(g1), 0, 0));
+}
 
 // add_into: a strided block of a larger f64 accumulator += an f32 (or f64) view, against loops;
 // 1-D rows and columns; the rest of the accumulator untouched; errors.

@@ -56,32 +56,31 @@ void syrk_rows(T* G, int64_t k, const BlasOperand& x, int64_t r0, int64_t n) {
 // triangle, reach 118 / 148 / 180 (SGEMM: ~200 on the same machine).
 constexpr int64_t kSyrkChunk = 1024;
 
-// Lower triangle of G [k, k] (row-major, contiguous) += XᵀX for X [n, k] any layout.
+// Lower triangle of G [k, k] (row-major, contiguous) += XᵀX for X [n, k] any layout. Tall inputs
+// are split into clamp(chunks / 4, 2, 8) parts of whole 1024-row chunks, each summed chunk by chunk into its
+// own triangle (parts spread over the OpenMP threads, single-threaded OpenBLAS inside), then added
+// to G in part order. The split depends on n only, never on the thread count, so any number of
+// threads (and every run) gives bit-identical sums.
+constexpr int64_t kSyrkMaxParts = 8;
 template <typename T>
 void syrk_lower(T* G, int64_t k, const Tensor& X) {
   const int64_t n = X.size(0);
   if (n == 0 || k == 0) return;
   BlasOperand x = blas_operand(X);
-  const int threads = omp_get_max_threads();
-  if (threads < 2 || n < 2 * kSyrkChunk || omp_in_parallel()) {
+  const int64_t chunks = (n + kSyrkChunk - 1) / kSyrkChunk;
+  const int64_t parts = std::min(kSyrkMaxParts, std::max<int64_t>(2, chunks / 4));
+  if (chunks < 2 || omp_in_parallel()) {
     syrk_rows<T>(G, k, x, 0, n);
     return;
   }
-  const int64_t chunks = (n + kSyrkChunk - 1) / kSyrkChunk;
-  std::vector<std::vector<T>> part{size_t(threads)};
-#pragma omp parallel
-  {
-    std::vector<T>& g = part[size_t(omp_get_thread_num())];
-    // Static schedule: thread t always sums the same contiguous chunks, and the triangles are added
-    // in thread order, so a given thread count gives bit-identical results run after run.
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
-      if (g.empty()) g.assign(size_t(k * k), T(0));
-      syrk_rows<T>(g.data(), k, x, c * kSyrkChunk, std::min(kSyrkChunk, n - c * kSyrkChunk));
-    }
+  std::vector<std::vector<T>> part(size_t(parts), std::vector<T>(size_t(k * k), T(0)));
+#pragma omp parallel for schedule(static, 1)
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t c0 = chunks * p / parts, c1 = chunks * (p + 1) / parts;
+    for (int64_t c = c0; c < c1; ++c)
+      syrk_rows<T>(part[size_t(p)].data(), k, x, c * kSyrkChunk, std::min(kSyrkChunk, n - c * kSyrkChunk));
   }
   for (const std::vector<T>& g : part) {
-    if (g.empty()) continue;
 #pragma omp parallel for schedule(static) if (k >= 256)
     for (int64_t i = 0; i < k; ++i)
       for (int64_t j = 0; j <= i; ++j) G[i * k + j] += g[size_t(i * k + j)];
