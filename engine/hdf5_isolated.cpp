@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -56,19 +57,25 @@ double timeout_s() {
 }  // namespace
 
 WeightFile load_hdf5(const std::string& path) {
+  // The child's output file and the pipe's read end, released however this function leaves.
+  struct Scratch {
+    std::string file;
+    int fd = -1;
+    ~Scratch() {
+      if (!file.empty()) ::unlink(file.c_str());
+      if (fd >= 0) ::close(fd);
+    }
+  } scratch;
   std::string out = temp_template();
   const int tfd = ::mkstemp(out.data());
   PLEAS_CHECK(tfd >= 0, "load_hdf5: '", path, "': cannot create a temporary file in ", out, ": ", std::strerror(errno));
   ::close(tfd);
+  scratch.file = out;
   int fds[2];
-  if (::pipe(fds) != 0) {
-    ::unlink(out.c_str());
-    PLEAS_FAIL("load_hdf5: '", path, "': pipe: ", std::strerror(errno));
-  }
+  PLEAS_CHECK(::pipe(fds) == 0, "load_hdf5: '", path, "': pipe: ", std::strerror(errno));
+  scratch.fd = fds[0];
   const pid_t pid = ::fork();
   if (pid < 0) {
-    ::unlink(out.c_str());
-    ::close(fds[0]);
     ::close(fds[1]);
     PLEAS_FAIL("load_hdf5: '", path, "': fork: ", std::strerror(errno));
   }
@@ -90,8 +97,6 @@ WeightFile load_hdf5(const std::string& path) {
     } else if (std::chrono::steady_clock::now() > deadline) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
-      ::close(fds[0]);
-      ::unlink(out.c_str());
       PLEAS_FAIL("load_hdf5: '", path, "': reading it took longer than ", timeout_s(),
                  " s (libhdf5 hung on its metadata: a corrupt or hostile file; PLEAS_HDF5_TIMEOUT_S sets the limit)");
     } else {
@@ -99,34 +104,18 @@ WeightFile load_hdf5(const std::string& path) {
       sleep_us = std::min(sleep_us * 2, 20000);
     }
   }
+  PLEAS_CHECK(done, "load_hdf5: '", path, "': waiting for the reader process failed: ", std::strerror(errno));
   std::string msg;
   char buf[4096];
   for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, size_t(n));
-  ::close(fds[0]);
-  auto fail = [&](auto... parts) {
-    ::unlink(out.c_str());
-    PLEAS_FAIL(parts...);
-  };
-  if (!done) fail("load_hdf5: '", path, "': waiting for the reader process failed: ", std::strerror(errno));
   if (WIFSIGNALED(status))
-    fail("load_hdf5: '", path, "': libhdf5 crashed reading it (", strsignal(WTERMSIG(status)),
-         "): the file is corrupt or hostile (its HDF5 metadata is inconsistent)");
+    PLEAS_FAIL("load_hdf5: '", path, "': libhdf5 crashed reading it (", strsignal(WTERMSIG(status)),
+               "): the file is corrupt or hostile (its HDF5 metadata is inconsistent)");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    if (!msg.empty()) {
-      ::unlink(out.c_str());
-      throw Error(msg);  // the child's own error, e.g. "load_hdf5: 'x.h5': truncated ..."
-    }
-    fail("load_hdf5: '", path, "': the reader process failed (exit status ", WEXITSTATUS(status), ")");
+    if (!msg.empty()) throw Error(msg);  // the child's own error, e.g. "load_hdf5: 'x.h5': truncated ..."
+    PLEAS_FAIL("load_hdf5: '", path, "': the reader process failed (exit status ", WEXITSTATUS(status), ")");
   }
-  WeightFile wf;
-  try {
-    wf = load_safetensors(out);
-  } catch (...) {
-    ::unlink(out.c_str());
-    throw;
-  }
-  ::unlink(out.c_str());
-  return wf;
+  return load_safetensors(out);
 }
 
 }  // namespace pleas

@@ -350,12 +350,6 @@ LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const 
           } else {
             X = mixed(a.path, true, a.in, xm, axis);
           }
-          // Samples as rows of Z = [X Y] [M, K' + P] (K' = Q·kh·kw; the bias column is not
-          // materialised): one SYRK gives XᵀX and YᵀX together. A convolution's samples are its
-          // (image, position) pairs: unfold2d_rows_into writes the im2col columns of the whole batch
-          // into the first K' rows of a [K' + P, N·positions] buffer and the targets fill the rest,
-          // so Z is a transposed view and nothing is transposed by a copy.
-          Tensor Z;
           const int64_t Kx = a.K - (a.bias ? 1 : 0), W = Kx + a.P;
           // The structured products need every position of the input (no subsampling) and pay off
           // for stride-1 kernels larger than 1x1 (bench_gram BM_ConvGram: 2.5-5x faster than unfold
@@ -368,6 +362,12 @@ LsqStats least_squares_refit(const PermSpec& spec, const MergePlan& plan, const 
             st.gram_flops += double(N * Y.size(2) * Y.size(3)) * double(W) * double(W + 1);
             continue;
           }
+          // Otherwise the samples as rows of Z = [X Y] [M, K' + P] (K' = Q·kh·kw; the bias column is
+          // not materialised): one SYRK gives XᵀX and YᵀX together. A convolution's samples are its
+          // (image, position) pairs: unfold2d_rows_into writes the im2col columns of the whole batch
+          // into the first K' rows of a [K' + P, N·positions] buffer and the targets fill the rest,
+          // so Z is a transposed view and nothing is transposed by a copy.
+          Tensor Z;
           if (a.conv) {
             const int64_t pos = Y.size(2) * Y.size(3);
             Tensor buf = Tensor::empty({Kx + a.P, N * pos}, DType::f32, dev);

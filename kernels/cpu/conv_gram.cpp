@@ -66,6 +66,22 @@ struct Phase {
   int64_t ly = 0, lx = 0;
 };
 
+// The phase images of every (φy, φx) that some kernel offset reads, by phase.
+template <typename T>
+std::map<std::pair<int64_t, int64_t>, Phase<T>> phase_images(const T* x, int64_t N, int64_t C, int64_t H, int64_t W,
+                                                             const Axis& ay, const Axis& ax) {
+  std::map<std::pair<int64_t, int64_t>, Phase<T>> phases;
+  for (const ShiftPhase& sy : ay.sp)
+    for (const ShiftPhase& sx : ax.sp) {
+      if (phases.count({sy.phase, sx.phase})) continue;
+      Phase<T>& p = phases[{sy.phase, sx.phase}];
+      p.ly = ay.len(sy.phase);
+      p.lx = ax.len(sx.phase);
+      p.data = phase_image(x, N, C, H, W, ay, ax, sy.phase, sx.phase);
+    }
+  return phases;
+}
+
 // (φy, φx) of A, (φy, φx) of B, δy, δx.
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 struct Block {
@@ -137,17 +153,7 @@ void conv_gram_t(Tensor& G, const Tensor& x, int kh, int kw, const Conv2dArgs& a
   const Axis ax = make_axis(W, kw, a.stride_w, a.pad_w, a.dilation_w);
   const int64_t KK = int64_t(kh) * kw, Kp = C * KK;
   const T* xp = x.data<T>();
-  // Phase images of every (φy, φx) some offset reads.
-  std::map<std::pair<int64_t, int64_t>, Phase<T>> phases;
-  for (int64_t ky = 0; ky < kh; ++ky)
-    for (int64_t kx = 0; kx < kw; ++kx) {
-      const std::pair<int64_t, int64_t> ph{ay.sp[size_t(ky)].phase, ax.sp[size_t(kx)].phase};
-      if (phases.count(ph)) continue;
-      Phase<T>& p = phases[ph];
-      p.ly = ay.len(ph.first);
-      p.lx = ax.len(ph.second);
-      p.data = phase_image(xp, N, C, H, W, ay, ax, ph.first, ph.second);
-    }
+  const auto phases = phase_images(xp, N, C, H, W, ay, ax);
   // Every unordered pair of offsets, in the orientation whose key is the smaller.
   std::map<Key, std::vector<Block>> keys;
   for (int64_t i = 0; i < KK; ++i)
@@ -197,15 +203,7 @@ void conv_cross_t(Tensor& Cm, const Tensor& x, const Tensor& y, int kh, int kw, 
   for (int64_t n = 0; n < N; ++n)
     for (int64_t p = 0; p < P; ++p)
       for (int64_t q = 0; q < OH * OW; ++q) Yt[size_t((q * N + n) * P + p)] = yp[(n * P + p) * OH * OW + q];
-  std::map<std::pair<int64_t, int64_t>, Phase<T>> phases;
-  for (int64_t k = 0; k < KK; ++k) {
-    const std::pair<int64_t, int64_t> ph{ay.sp[size_t(k / kw)].phase, ax.sp[size_t(k % kw)].phase};
-    if (phases.count(ph)) continue;
-    Phase<T>& pi = phases[ph];
-    pi.ly = ay.len(ph.first);
-    pi.lx = ax.len(ph.second);
-    pi.data = phase_image(xp, N, C, H, W, ay, ax, ph.first, ph.second);
-  }
+  const auto phases = phase_images(xp, N, C, H, W, ay, ax);
   T* cp = Cm.data<T>();
 #pragma omp parallel for schedule(dynamic)
   for (int64_t k = 0; k < KK; ++k) {

@@ -50,17 +50,17 @@ void syrk_rows(T* G, int64_t k, const BlasOperand& x, int64_t r0, int64_t n) {
     cblas_dsyrk(CblasRowMajor, CblasLower, tr, kk, nn, 1.0, x.t.data<double>() + off, ld, 1.0, G, kk);
 }
 
-// Samples per task of the threaded syrk. Measured (bench_gram BM_GramRowsLayout, 2 cores): one
-// OpenBLAS syrk over a tall X [n, k] reaches 62 / 76 / 124 GFLOP/s at k = 144 / 288 / 576, while
-// 512–1024-row chunks on OpenMP threads, each a single-threaded syrk into the thread's own
-// triangle, reach 118 / 148 / 180 (SGEMM: ~200 on the same machine).
+// Rows per single-threaded syrk call of the split below. Measured (bench_gram BM_GramRowsLayout,
+// 2 cores): one OpenBLAS syrk over a tall X [n, k] reaches 62 / 76 / 124 GFLOP/s at k = 144 / 288 /
+// 576; 1024-row chunks in parts on the OpenMP threads, each part its own triangle, 116 / 135 / 154
+// (SGEMM: ~200 on the same machine; 512–1024-row chunks measured alike).
 constexpr int64_t kSyrkChunk = 1024;
 
 // Lower triangle of G [k, k] (row-major, contiguous) += XᵀX for X [n, k] any layout. Tall inputs
-// are split into clamp(chunks / 4, 2, 8) parts of whole 1024-row chunks, each summed chunk by chunk into its
-// own triangle (parts spread over the OpenMP threads, single-threaded OpenBLAS inside), then added
-// to G in part order. The split depends on n only, never on the thread count, so any number of
-// threads (and every run) gives bit-identical sums.
+// are split into clamp(chunks / 4, 2, 8) parts of whole 1024-row chunks, each summed chunk by chunk
+// into its own triangle (parts spread over the OpenMP threads, single-threaded OpenBLAS inside),
+// then added to G in part order. The split depends on n only, never on the thread count, so any
+// number of threads (and every run) gives bit-identical sums.
 constexpr int64_t kSyrkMaxParts = 8;
 template <typename T>
 void syrk_lower(T* G, int64_t k, const Tensor& X) {
